@@ -1,0 +1,28 @@
+"""pathgrad: physics-based differentiable path tracing on Mitsuba 3 and Dr.Jit.
+
+Quick start::
+
+    import pathgrad, drjit as dr
+    scene = pathgrad.load_scene("scenes/cbox.xml")
+    params = pathgrad.parameters(scene, "red.reflectance.value")
+    img = pathgrad.render(scene, params, spp=16)
+    dr.backward(dr.mean(dr.square(img - target)))
+    print(dr.grad(params["red.reflectance.value"]))
+
+Importing the package selects a differentiable Mitsuba variant (see
+:func:`set_variant`) and registers the ``pathgrad`` integrator with Mitsuba.
+"""
+
+from ._variant import VariantError, set_variant, check_variant
+
+__version__ = "0.1.0"
+
+set_variant()
+
+from .api import ParameterError, load_scene, make_integrator, parameters, render  # noqa: E402
+from .gradcheck import GradcheckReport, gradcheck  # noqa: E402
+from . import shapes  # noqa: E402
+
+__all__ = ["render", "gradcheck", "GradcheckReport", "load_scene", "parameters",
+           "make_integrator", "set_variant", "check_variant", "VariantError",
+           "ParameterError", "shapes"]

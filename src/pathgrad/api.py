@@ -1,0 +1,297 @@
+"""The public entry points: scene loading, parameter selection and ``render``."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import Iterable, Mapping
+
+import drjit as dr
+import mitsuba as mi
+
+from ._variant import ensure_variant
+from .integrator import integrator_class
+
+__all__ = ["load_scene", "parameters", "render", "make_integrator"]
+
+
+class ParameterError(KeyError, ValueError):
+    """An unknown, non-differentiable or non-finite scene parameter."""
+
+    def __str__(self):  # KeyError would print the message with quotes
+        return str(self.args[0]) if self.args else ""
+
+
+# --------------------------------------------------------------------------
+# Scenes and parameters
+# --------------------------------------------------------------------------
+
+def load_scene(scene: str | os.PathLike | Mapping | mi.Scene, **kwargs) -> mi.Scene:
+    """Load a scene from an XML file, a Mitsuba scene dictionary, or pass a
+    loaded scene through. ``kwargs`` are XML ``$parameters`` (e.g.
+    ``res=64``) for files."""
+    ensure_variant()
+    if isinstance(scene, mi.Scene):
+        return scene
+    if isinstance(scene, Mapping):
+        return mi.load_dict(dict(scene))
+    path = os.fspath(scene)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"Scene file '{path}' does not exist (working directory: {os.getcwd()}). "
+            "Pass the path of a Mitsuba XML scene, a scene dict, or a loaded mi.Scene.")
+    return mi.load_file(path, **{k: str(v) for k, v in kwargs.items()})
+
+
+def _close_matches(key: str, keys: Iterable[str]) -> str:
+    keys = list(keys)
+    close = difflib.get_close_matches(key, keys, n=5, cutoff=0.5)
+    if not close:  # fall back to keys sharing the last component
+        tail = key.rsplit(".", 1)[-1]
+        close = [k for k in keys if k.endswith(tail)][:5]
+    return f" Did you mean one of {close}?" if close else ""
+
+
+def _is_differentiable(params: mi.SceneParameters, key: str) -> bool:
+    if params.flags(key) & mi.ParamFlags.NonDifferentiable:
+        return False
+    value = params[key]
+    return dr.is_diff_v(value) and dr.is_float_v(value)
+
+
+def parameters(scene: mi.Scene, keys: str | Iterable[str] | None = None,
+               *, enable_grad: bool = True) -> mi.SceneParameters:
+    """Select differentiable scene parameters by exact key.
+
+    Parameters
+    ----------
+    scene : mi.Scene
+    keys : str or list of str, optional
+        Keys as listed by ``mi.traverse(scene)`` (e.g. ``'red.reflectance.value'``,
+        ``'mesh.vertex_positions'``). ``None`` keeps every differentiable key.
+    enable_grad : bool
+        Enable gradient tracking on the selected parameters (and call
+        ``params.update()`` so derived quantities such as vertex normals are
+        attached to them).
+
+    Returns a ``mi.SceneParameters`` holding only those keys. Note that a few
+    plugins store a processed copy of what is written (``envmap``'s ``data``):
+    for those, read gradients from the leaf you wrote (``v = ...;
+    dr.enable_grad(v); params[key] = v; params.update(); ... dr.grad(v)``), or
+    let an optimiser (``mi.ad.Adam``) hold the leaves, as it does anyway. Raises
+    :class:`ParameterError` for an unknown key (listing close matches) or a key
+    that Mitsuba cannot differentiate (integer buffers, transforms flagged
+    non-differentiable, ...).
+    """
+    ensure_variant()
+    params = mi.traverse(scene)
+    if keys is None:
+        keys = [k for k in params.keys() if _is_differentiable(params, k)]
+    elif isinstance(keys, str):
+        keys = [keys]
+    keys = list(keys)
+    for key in keys:
+        if key not in params:
+            raise ParameterError(f"Unknown scene parameter '{key}'."
+                                 + _close_matches(key, params.keys())
+                                 + " List them all with pathgrad.parameters(scene).keys().")
+        if not _is_differentiable(params, key):
+            raise ParameterError(
+                f"Scene parameter '{key}' is not differentiable (it is "
+                f"{type(params[key]).__name__}"
+                + (", flagged NonDifferentiable by Mitsuba" if params.flags(key)
+                   & mi.ParamFlags.NonDifferentiable else "")
+                + "). Choose a floating-point parameter such as a reflectance, "
+                  "a radiance or 'vertex_positions'.")
+    params.keep([f"^{_re_escape(k)}$" for k in keys])
+    if enable_grad:
+        for key in keys:
+            enable_param_grad(params, key)
+        params.update()
+    return params
+
+
+def enable_param_grad(params: mi.SceneParameters, key: str) -> None:
+    """Enable gradients on ``params[key]`` and write it back. Some plugins
+    (e.g. ``envmap``'s ``data``) hand out a copy, so enabling gradients on
+    the returned value alone would not reach the scene."""
+    value = params[key]
+    dr.enable_grad(value)
+    params[key] = value
+
+
+def _re_escape(key: str) -> str:
+    import re
+    return re.escape(key)
+
+
+def check_finite(params: Mapping) -> None:
+    """Raise :class:`ParameterError` if a gradient-enabled floating-point
+    parameter holds NaN or infinite values (usually a diverged optimiser)."""
+    keys, tests = [], []
+    for key, value in params.items():
+        if dr.is_float_v(value) and dr.is_jit_v(value) and dr.grad_enabled(value):
+            keys.append(key)
+            tests.append(dr.all(dr.isfinite(value), axis=None))
+    if not keys:
+        return
+    dr.eval(*tests)
+    bad = [k for k, ok in zip(keys, tests) if not bool(ok)]
+    if bad:
+        raise ParameterError(
+            f"Scene parameter(s) {bad} contain NaN or infinite values. This "
+            "usually means an optimiser diverged: lower its learning rate, clamp "
+            "the parameters to their valid range, or check the loss for NaNs.")
+
+
+# --------------------------------------------------------------------------
+# Integrator selection
+# --------------------------------------------------------------------------
+
+_integrator_cache: dict = {}
+
+
+def make_integrator(max_depth: int = 6, rr_depth: int = 5, **props) -> mi.Integrator:
+    """A ``pathgrad`` integrator with the given properties (cached)."""
+    ensure_variant()
+    key = (mi.variant(), max_depth, rr_depth, tuple(sorted(props.items())))
+    if key not in _integrator_cache:
+        _integrator_cache[key] = mi.load_dict(
+            {"type": "pathgrad", "max_depth": max_depth, "rr_depth": rr_depth, **props})
+    return _integrator_cache[key]
+
+
+def _pick_integrator(scene, integrator, max_depth, rr_depth):
+    if integrator is not None:
+        if max_depth is not None or rr_depth is not None:
+            raise ValueError("Pass either integrator= or max_depth=/rr_depth=, not both.")
+        return integrator
+    own = scene.integrator()
+    if isinstance(own, integrator_class()) and max_depth is None and rr_depth is None:
+        return own
+    return make_integrator(6 if max_depth is None else max_depth,
+                           5 if rr_depth is None else rr_depth)
+
+
+# --------------------------------------------------------------------------
+# render
+# --------------------------------------------------------------------------
+
+class _RenderOp(dr.CustomOp):
+    """Primal render without AD; derivatives routed to the integrator's
+    ``render_forward`` / ``render_backward``."""
+
+    def eval(self, scene, sensor, _detached_params, params, integrator, seeds, spps):
+        self.scene, self.sensor, self.params = scene, sensor, params
+        self.integrator, self.seeds, self.spps = integrator, seeds, spps
+        with dr.suspend_grad():
+            img = integrator.render(scene, sensor=sensor, seed=seeds[0], spp=spps[0],
+                                    develop=True, evaluate=False)
+        # Leave the sensor's own sampler in a cheap state (it was cloned).
+        return img
+
+    def forward(self):
+        # The scene's parameters may feed derived buffers (vertex normals are
+        # recomputed from positions by `params.update()`), linked by AD edges
+        # that lie outside this op's isolated scope: forward propagation would
+        # either fail on them or miss them. So re-derive the scene from fresh
+        # leaf copies that carry the incoming tangents, render, then restore.
+        grads = self.grad_in("_detached_params")
+        params, originals, leaves = self.params, {}, []
+        try:
+            for key, g in grads.items():
+                originals[key] = params[key]
+                leaf = type(originals[key])(dr.detach(originals[key]))
+                dr.enable_grad(leaf)
+                dr.set_grad(leaf, g)
+                params[key] = leaf
+                leaves.append(leaf)
+            params.update()
+            # Push the tangents into derived buffers now and drop those edges,
+            # keeping the gradients of interior nodes (normals, the copies
+            # some plugins keep of what was written).
+            dr.enqueue(dr.ADMode.Forward, *leaves)
+            dr.traverse(dr.ADMode.Forward, dr.ADFlag.ClearEdges)
+            img = self.integrator.render_forward(self.scene, params, self.sensor,
+                                                 self.seeds[1], self.spps[1])
+        finally:
+            for key, value in originals.items():
+                params[key] = value
+            params.update()
+        self.set_grad_out(img)
+
+    def backward(self):
+        self.integrator.render_backward(self.scene, self.params, self.grad_out(),
+                                        self.sensor, self.seeds[1], self.spps[1])
+
+    def name(self):
+        return "pathgrad.render"
+
+
+def _derive_seed(seed: int) -> int:
+    """A seed for the differential phase, decorrelated from the primal one
+    (correlated primal and gradient noise biases losses like L2)."""
+    return (int(seed) * 0x9E3779B1 + 0x7F4A7C15) & 0xFFFFFFFF
+
+
+def render(scene: mi.Scene | str | Mapping,
+           params: mi.SceneParameters | None = None,
+           *,
+           spp: int = 16,
+           spp_grad: int | None = None,
+           seed: int = 0,
+           seed_grad: int | None = None,
+           sensor: int | mi.Sensor = 0,
+           max_depth: int | None = None,
+           rr_depth: int | None = None,
+           integrator: mi.Integrator | None = None) -> mi.TensorXf:
+    """Render ``scene`` differentiably.
+
+    Parameters
+    ----------
+    scene : mi.Scene, path or dict
+        The scene (see :func:`load_scene`).
+    params : mi.SceneParameters, optional
+        Parameters that may receive gradients: from :func:`parameters` or
+        ``mi.traverse(scene)`` with ``dr.enable_grad`` on the ones of interest.
+        Without it the result is a plain image with no AD graph.
+    spp, spp_grad : int
+        Samples per pixel of the primal image and of the differential pass
+        (``spp_grad`` defaults to ``spp``).
+    seed, seed_grad : int
+        Seeds of the primal and differential passes. ``seed_grad`` defaults to
+        a value derived from ``seed`` so that primal and gradient noise are
+        independent; vary ``seed`` between optimisation steps.
+    sensor : int or mi.Sensor
+        Which sensor to render from.
+    max_depth, rr_depth : int, optional
+        Path length and Russian-roulette start (default 6 and 5, or the
+        scene's own ``pathgrad`` integrator settings).
+    integrator : mi.Integrator, optional
+        A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
+
+    Returns
+    -------
+    mi.TensorXf of shape (height, width, channels): linear radiance (RGB, plus
+    alpha if the film has it). ``dr.backward`` on a loss of it accumulates
+    parameter gradients; ``dr.forward`` from a parameter (or
+    ``dr.forward_to(image)``) gives the gradient image.
+    """
+    ensure_variant()
+    scene = load_scene(scene)
+    spp_grad = spp if spp_grad is None else spp_grad
+    for name, v in (("spp", spp), ("spp_grad", spp_grad)):
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer (samples per pixel), got {v!r}")
+    seed_grad = _derive_seed(seed) if seed_grad is None else int(seed_grad)
+    integ = _pick_integrator(scene, integrator, max_depth, rr_depth)
+
+    if params is None:
+        return integ.render(scene, sensor=sensor, seed=seed, spp=spp)
+    if not isinstance(params, mi.SceneParameters):
+        raise TypeError("params must be a mi.SceneParameters (from pathgrad.parameters "
+                        f"or mi.traverse), got {type(params).__name__}")
+    attached = {k: v for k, v in params.items() if dr.grad_enabled(v)}
+    check_finite(attached)
+    return dr.custom(_RenderOp, scene, sensor, attached, params, integ,
+                     (seed, seed_grad), (spp, spp_grad))
