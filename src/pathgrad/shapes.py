@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import mitsuba as mi
 
-__all__ = ["icosphere", "mesh_from_arrays", "write_ply"]
+__all__ = ["icosphere", "grid", "mesh_from_arrays", "write_ply"]
 
 
 def mesh_from_arrays(name: str, vertices: np.ndarray, faces: np.ndarray,
@@ -86,6 +86,21 @@ def icosphere(level: int = 2, radius: float = 1.0, center=(0.0, 0.0, 0.0), *,
     v, f = icosphere_arrays(level)
     return mesh_from_arrays(name, v * radius + np.asarray(center, float), f,
                             smooth=smooth, bsdf=bsdf, emitter=emitter)
+
+
+def grid(n: int = 16, size: float = 2.0, height: float = 0.0, *, name: str = "grid",
+         smooth: bool = True, bsdf: dict | None = None) -> mi.Mesh:
+    """A square ``size`` x ``size`` plane at ``y = height`` made of ``n`` x ``n``
+    quads (two triangles each), facing +y, with UVs in [0, 1]^2."""
+    u = np.linspace(0.0, 1.0, n + 1)
+    uu, vv = np.meshgrid(u, u, indexing="xy")
+    verts = np.stack([(uu - 0.5) * size, np.full_like(uu, height), (vv - 0.5) * size], -1)
+    idx = np.arange((n + 1) ** 2).reshape(n + 1, n + 1)
+    a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]
+    faces = np.concatenate([np.stack([a, c, b], -1).reshape(-1, 3),
+                            np.stack([b, c, d], -1).reshape(-1, 3)])
+    uv = np.stack([uu, vv], -1).reshape(-1, 2)
+    return mesh_from_arrays(name, verts.reshape(-1, 3), faces, smooth=smooth, uv=uv, bsdf=bsdf)
 
 
 def write_ply(path: str, vertices: np.ndarray, faces: np.ndarray) -> None:
