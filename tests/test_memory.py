@@ -30,14 +30,15 @@ def test_backward_memory_does_not_grow_with_depth():
     is off). A tape-based adjoint stores every vertex and would need about 4x
     the memory at depth 12; path replay stores the per-path radiance only.
     We require the peak at depth 12 to be within 15% of the peak at depth 3,
-    and the peak to be the size of a handful of per-sample arrays (64x64 pixels
-    x 16 spp x 4 bytes = 0.25 MiB each): the symbolic loop keeps path state in
-    registers and nothing per vertex is stored."""
+    and below the size of a few per-sample arrays (64x64 pixels x 16 spp x
+    4 bytes = 0.25 MiB each): primal and adjoint loops are fused into one
+    kernel that keeps path state in registers, so nothing per vertex (or even
+    per sample) is stored."""
     scene = pathgrad.load_scene(scene_path("cbox.xml"), res=64)
     p3, _ = _peak_backward_bytes(scene, 3)
     p12, _ = _peak_backward_bytes(scene, 12)
     print(f"peak Dr.Jit memory: depth 3 {p3/2**20:.1f} MiB, depth 12 {p12/2**20:.1f} MiB")
     per_sample_array = 64 * 64 * 16 * 4
-    assert p3 > per_sample_array
+    assert p3 > 0
     assert p12 < 1.15 * p3
-    assert p12 < 20 * per_sample_array
+    assert p12 < 4 * per_sample_array

@@ -173,7 +173,6 @@ class _PathgradMixin:
             sampler, spp = _prepare_sampler(sensor, seed, spp)
             ray, weight, pos = _camera_rays(sensor, sampler)
             L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-            dr.schedule(L)
             δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L)
             img = _splat(film, pos, δL * weight, 0.0, coalesce=spp >= 4)
             dr.eval(img)
@@ -190,7 +189,6 @@ class _PathgradMixin:
             ray, weight, pos = _camera_rays(sensor, sampler)
             δL = self._sample_adjoint(film, pos, weight, grad_in, spp)
             L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-            dr.schedule(L, δL)
             self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L)
             dr.eval()
 
