@@ -19,10 +19,11 @@ __version__ = "0.1.0"
 
 set_variant()
 
-from .api import ParameterError, load_scene, make_integrator, parameters, render  # noqa: E402
+from .api import (ParameterError, gradient_images, load_scene, make_integrator,  # noqa: E402
+                  parameters, render)
 from .gradcheck import GradcheckReport, gradcheck  # noqa: E402
 from . import shapes  # noqa: E402
 
-__all__ = ["render", "gradcheck", "GradcheckReport", "load_scene", "parameters",
+__all__ = ["render", "gradient_images", "gradcheck", "GradcheckReport", "load_scene", "parameters",
            "make_integrator", "set_variant", "check_variant", "VariantError",
            "ParameterError", "shapes"]

@@ -12,7 +12,7 @@ import mitsuba as mi
 from ._variant import ensure_variant
 from .integrator import integrator_class
 
-__all__ = ["load_scene", "parameters", "render", "make_integrator"]
+__all__ = ["load_scene", "parameters", "render", "gradient_images", "make_integrator"]
 
 
 class ParameterError(KeyError, ValueError):
@@ -151,26 +151,39 @@ def check_finite(params: Mapping) -> None:
 _integrator_cache: dict = {}
 
 
-def make_integrator(max_depth: int = 6, rr_depth: int = 5, **props) -> mi.Integrator:
-    """A ``pathgrad`` integrator with the given properties (cached)."""
+def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True,
+                    boundary_spp: float = 0.0) -> mi.Integrator:
+    """A ``pathgrad`` integrator (cached per settings); see
+    :mod:`pathgrad.integrator` for the meaning of each property."""
     ensure_variant()
-    key = (mi.variant(), max_depth, rr_depth, tuple(sorted(props.items())))
+    props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
+                 boundary_spp=float(boundary_spp))
+    key = (mi.variant(), tuple(sorted(props.items())))
     if key not in _integrator_cache:
-        _integrator_cache[key] = mi.load_dict(
-            {"type": "pathgrad", "max_depth": max_depth, "rr_depth": rr_depth, **props})
+        _integrator_cache[key] = mi.load_dict({"type": "pathgrad", **props})
     return _integrator_cache[key]
 
 
-def _pick_integrator(scene, integrator, max_depth, rr_depth):
+def _pick_integrator(scene, integrator, **overrides):
+    """The integrator to use: ``integrator`` if given; else the scene's own
+    ``pathgrad`` integrator with ``overrides`` (non-None values) applied;
+    else a default ``pathgrad`` integrator."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     if integrator is not None:
-        if max_depth is not None or rr_depth is not None:
-            raise ValueError("Pass either integrator= or max_depth=/rr_depth=, not both.")
+        if overrides:
+            raise ValueError(f"Pass either integrator= or {sorted(overrides)}, not both.")
         return integrator
     own = scene.integrator()
-    if isinstance(own, integrator_class()) and max_depth is None and rr_depth is None:
-        return own
-    return make_integrator(6 if max_depth is None else max_depth,
-                           5 if rr_depth is None else rr_depth)
+    if isinstance(own, integrator_class()):
+        if not overrides:
+            return own
+        base = dict(max_depth=own.max_depth if own.max_depth != 0xFFFFFFFF else -1,
+                    rr_depth=own.rr_depth, boundary=own.boundary,
+                    boundary_spp=own.boundary_spp)
+    else:
+        base = {}
+    base.update(overrides)
+    return make_integrator(**base)
 
 
 # --------------------------------------------------------------------------
@@ -191,34 +204,10 @@ class _RenderOp(dr.CustomOp):
         return img
 
     def forward(self):
-        # The scene's parameters may feed derived buffers (vertex normals are
-        # recomputed from positions by `params.update()`), linked by AD edges
-        # that lie outside this op's isolated scope: forward propagation would
-        # either fail on them or miss them. So re-derive the scene from fresh
-        # leaf copies that carry the incoming tangents, render, then restore.
         grads = self.grad_in("_detached_params")
-        params, originals, leaves = self.params, {}, []
-        try:
-            for key, g in grads.items():
-                originals[key] = params[key]
-                leaf = type(originals[key])(dr.detach(originals[key]))
-                dr.enable_grad(leaf)
-                dr.set_grad(leaf, g)
-                params[key] = leaf
-                leaves.append(leaf)
-            params.update()
-            # Push the tangents into derived buffers now and drop those edges,
-            # keeping the gradients of interior nodes (normals, the copies
-            # some plugins keep of what was written).
-            dr.enqueue(dr.ADMode.Forward, *leaves)
-            dr.traverse(dr.ADMode.Forward, dr.ADFlag.ClearEdges)
-            img = self.integrator.render_forward(self.scene, params, self.sensor,
-                                                 self.seeds[1], self.spps[1])
-        finally:
-            for key, value in originals.items():
-                params[key] = value
-            params.update()
-        self.set_grad_out(img)
+        self.set_grad_out(_with_tangents(
+            self.params, grads, lambda: self.integrator.render_forward(
+                self.scene, self.params, self.sensor, self.seeds[1], self.spps[1])))
 
     def backward(self):
         self.integrator.render_backward(self.scene, self.params, self.grad_out(),
@@ -226,6 +215,70 @@ class _RenderOp(dr.CustomOp):
 
     def name(self):
         return "pathgrad.render"
+
+
+def _with_tangents(params, tangents: Mapping, fn):
+    """Run ``fn`` (a forward-mode render) with the scene re-derived from fresh
+    leaf copies of ``params[key]`` that carry ``tangents[key]``, then restore.
+
+    The scene's parameters may feed derived buffers (vertex normals are
+    recomputed from positions by ``params.update()``), linked by AD edges that
+    lie outside the isolated scope of a custom op or a symbolic loop: forward
+    propagation would fail on them or miss them. Fresh leaves and one
+    explicit forward traversal (keeping the interior gradients) avoid both."""
+    originals, leaves = {}, []
+    try:
+        for key, g in tangents.items():
+            originals[key] = params[key]
+            leaf = type(originals[key])(dr.detach(originals[key]))
+            dr.enable_grad(leaf)
+            dr.set_grad(leaf, g)
+            params[key] = leaf
+            leaves.append(leaf)
+        params.update()
+        dr.enqueue(dr.ADMode.Forward, *leaves)
+        dr.traverse(dr.ADMode.Forward, dr.ADFlag.ClearEdges)
+        return fn()
+    finally:
+        for key, value in originals.items():
+            params[key] = value
+        params.update()
+
+
+def gradient_images(scene: mi.Scene, params: mi.SceneParameters, tangents: Mapping, *,
+                    spp: int = 16, seed: int = 0, sensor: int | mi.Sensor = 0,
+                    integrator: mi.Integrator | None = None, **integrator_props) -> dict:
+    """Forward-mode gradient images, split into their interior and boundary terms.
+
+    Parameters
+    ----------
+    scene, params
+        As for :func:`render`.
+    tangents : dict
+        ``{key: direction}``: the derivative is taken along these directions
+        (each of the parameter's type and shape, e.g. ``mi.Float`` of
+        ``3 x vertex count`` for ``*.vertex_positions``).
+    spp, seed, sensor
+        Samples per pixel and seed of the differential pass, sensor.
+    integrator_props
+        ``max_depth``, ``boundary_spp``, ... as for :func:`render`.
+
+    Returns ``{'interior': T, 'boundary': T, 'total': T}``, each a
+    ``mi.TensorXf`` of shape (H, W, C), in image units per unit of the
+    parameters. None of Mitsuba's integrators offers this split; it shows
+    which term a gradient (or its noise) comes from.
+    """
+    ensure_variant()
+    scene = load_scene(scene)
+    integ = _pick_integrator(scene, integrator, **integrator_props)
+    for key in tangents:
+        if key not in params:
+            raise ParameterError(f"tangent given for '{key}', which is not in params."
+                                 + _close_matches(key, params.keys()))
+    terms = _with_tangents(params, tangents, lambda: integ.render_forward(
+        scene, params, sensor, seed, spp, split=True))
+    terms["total"] = terms["interior"] + terms["boundary"]
+    return terms
 
 
 def _derive_seed(seed: int) -> int:
@@ -244,6 +297,8 @@ def render(scene: mi.Scene | str | Mapping,
            sensor: int | mi.Sensor = 0,
            max_depth: int | None = None,
            rr_depth: int | None = None,
+           boundary: bool | None = None,
+           boundary_spp: float | None = None,
            integrator: mi.Integrator | None = None) -> mi.TensorXf:
     """Render ``scene`` differentiably.
 
@@ -267,6 +322,12 @@ def render(scene: mi.Scene | str | Mapping,
     max_depth, rr_depth : int, optional
         Path length and Russian-roulette start (default 6 and 5, or the
         scene's own ``pathgrad`` integrator settings).
+    boundary : bool, optional
+        Include the boundary (visibility) term of meshes with differentiable
+        vertex positions (default True).
+    boundary_spp : float, optional
+        Boundary samples per film pixel (default: ``spp_grad``); they are
+        spread over the silhouettes in view, so most pixels get none.
     integrator : mi.Integrator, optional
         A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
 
@@ -284,7 +345,8 @@ def render(scene: mi.Scene | str | Mapping,
         if not isinstance(v, int) or v <= 0:
             raise ValueError(f"{name} must be a positive integer (samples per pixel), got {v!r}")
     seed_grad = _derive_seed(seed) if seed_grad is None else int(seed_grad)
-    integ = _pick_integrator(scene, integrator, max_depth, rr_depth)
+    integ = _pick_integrator(scene, integrator, max_depth=max_depth, rr_depth=rr_depth,
+                             boundary=boundary, boundary_spp=boundary_spp)
 
     if params is None:
         return integ.render(scene, sensor=sensor, seed=seed, spp=spp)

@@ -159,7 +159,9 @@ def gradcheck(scene, key: str, direction=None, *,
               sensor: int = 0,
               max_depth: int | None = None,
               integrator=None,
-              check_step: bool = True) -> GradcheckReport:
+              check_step: bool = True,
+              reference: GradcheckReport | None = None,
+              **render_kwargs) -> GradcheckReport:
     """Check pathgrad's gradient of ``scene`` with respect to ``key`` along
     ``direction`` against central finite differences.
 
@@ -183,6 +185,12 @@ def gradcheck(scene, key: str, direction=None, *,
         Systematic relative error allowed on top of 2x the measured noise.
     check_step : bool
         Also render the FD at step 2ε and report the change (FD's own error).
+    reference : GradcheckReport, optional
+        Reuse the finite differences of an earlier report (same key, direction
+        and seeds), e.g. to check the same gradient with another integrator.
+    render_kwargs
+        Passed to :func:`pathgrad.render` for the AD passes (``boundary``,
+        ``boundary_spp``, ...).
 
     Returns a :class:`GradcheckReport`; ``report.passed`` is the verdict.
     """
@@ -196,6 +204,7 @@ def gradcheck(scene, key: str, direction=None, *,
     theta0 = type(params[key])(dr.detach(params[key]))
     v = _direction_like(theta0, direction, key)
     kw = dict(sensor=sensor, max_depth=max_depth, integrator=integrator)
+    ad_kw = dict(kw, **render_kwargs)
     timing = {}
 
     def set_theta(value):
@@ -211,11 +220,16 @@ def gradcheck(scene, key: str, direction=None, *,
 
     try:
         t0 = time.perf_counter()
-        fd_s = np.stack([fd_image(eps, 1000 + s) for s in range(seeds)])
-        timing["fd"] = time.perf_counter() - t0
         fd2 = None
-        if check_step:
-            fd2 = np.mean([fd_image(2 * eps, 1000 + s) for s in range(seeds)], axis=0)
+        if reference is not None:  # reuse another report's finite differences
+            if reference.key != key or reference.seeds != seeds:
+                raise ValueError("reference report is for another key or seed count")
+            fd_s, eps = reference.fd_per_seed, reference.eps
+        else:
+            fd_s = np.stack([fd_image(eps, 1000 + s) for s in range(seeds)])
+            if check_step:
+                fd2 = np.mean([fd_image(2 * eps, 1000 + s) for s in range(seeds)], axis=0)
+        timing["fd"] = time.perf_counter() - t0
 
         # forward mode: θ = θ₀ + t v, tangent dt = 1
         t0 = time.perf_counter()
@@ -224,7 +238,7 @@ def gradcheck(scene, key: str, direction=None, *,
             t = mi.Float(0.0)
             dr.enable_grad(t)
             set_theta(theta0 + t * v)
-            img = render(scene, params, spp=1, spp_grad=spp, seed=0, seed_grad=s, **kw)
+            img = render(scene, params, spp=1, spp_grad=spp, seed=0, seed_grad=s, **ad_kw)
             dr.forward(t)
             fwd_s.append(_rgb(dr.grad(img)))
             del img
@@ -251,7 +265,7 @@ def gradcheck(scene, key: str, direction=None, *,
             leaf = type(theta0)(theta0)
             dr.enable_grad(leaf)
             set_theta(leaf)
-            img = render(scene, params, spp=1, spp_grad=spp, seed=0, seed_grad=s, **kw)
+            img = render(scene, params, spp=1, spp_grad=spp, seed=0, seed_grad=s, **ad_kw)
             dr.backward(dr.sum(img * W, axis=None))
             g = dr.grad(leaf)
             rev_s.append(float(dr.sum(dr.ravel(g) * dr.ravel(v), axis=None)[0]))
@@ -264,8 +278,11 @@ def gradcheck(scene, key: str, direction=None, *,
 
     fwd_dot0 = float(np.sum(fwd_s[0] * w))
     adj = abs(rev_s[0] - fwd_dot0) / (abs(fwd_dot0) or 1e-30)
-    step_change = (float(np.linalg.norm(fd2 - fd_mean) / (np.linalg.norm(fd_mean) or 1e-30))
-                   if fd2 is not None else float("nan"))
+    if reference is not None:
+        step_change = reference.fd_step_change
+    else:
+        step_change = (float(np.linalg.norm(fd2 - fd_mean) / (np.linalg.norm(fd_mean) or 1e-30))
+                       if fd2 is not None else float("nan"))
     return GradcheckReport.from_samples(
         key=key, eps=eps, tol=tol, fd_per_seed=fd_s, forward_per_seed=fwd_s,
         reverse_per_seed=rev_s, reverse_fd_per_seed=np.einsum("shwc,hwc->s", fd_s, w),

@@ -16,6 +16,13 @@ max_depth : int, default 6
     directly; 2: direct illumination; -1: unbounded).
 rr_depth : int, default 5
     Depth from which Russian roulette may stop paths.
+boundary : bool, default true
+    Add the boundary (visibility) term for meshes whose vertex positions are
+    differentiable (see :mod:`pathgrad.boundary.primary`).
+boundary_spp : float, default 0
+    Boundary samples per pixel of the film (the total is this times the
+    number of pixels, spread over the silhouettes in view). 0 means: the
+    same as the spp of the differential pass.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import drjit as dr
 import mitsuba as mi
 
 from . import interior
+from .boundary import primary
 
 NAME = "pathgrad"
 
@@ -123,9 +131,14 @@ class _PathgradMixin:
         self.rr_depth = int(props.get("rr_depth", 5))
         if self.rr_depth <= 0:
             raise ValueError(f"pathgrad: rr_depth must be > 0, got {self.rr_depth}")
+        self.boundary = bool(props.get("boundary", True))
+        self.boundary_spp = float(props.get("boundary_spp", 0.0))
+        if self.boundary_spp < 0:
+            raise ValueError(f"pathgrad: boundary_spp must be >= 0, got {self.boundary_spp}")
 
     def to_string(self):
-        return f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}]"
+        return (f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}, "
+                f"boundary={self.boundary}, boundary_spp={self.boundary_spp}]")
 
     def aov_names(self):
         return []
@@ -163,10 +176,19 @@ class _PathgradMixin:
                 dr.eval(img)
             return img
 
+    def _boundary_image(self, scene, sensor, seed, spp):
+        """Zero-valued image whose derivative is the boundary term, or None."""
+        if not self.boundary:
+            return None
+        bspp = self.boundary_spp or spp
+        with dr.resume_grad():
+            return primary.estimate(scene, sensor, seed, bspp, self.max_depth, self.rr_depth)
+
     def render_forward(self, scene: mi.Scene, params=None, sensor=0,
-                       seed: int = 0, spp: int = 0) -> mi.TensorXf:
+                       seed: int = 0, spp: int = 0, split: bool = False):
         """Gradient image: derivative of the image along the gradients set on
-        the scene parameters (``dr.set_grad``)."""
+        the scene parameters (``dr.set_grad``). With ``split=True`` returns
+        ``{'interior': ..., 'boundary': ...}`` instead of their sum."""
         sensor = self._sensor(scene, sensor)
         film = sensor.film()
         with dr.suspend_grad():
@@ -176,7 +198,16 @@ class _PathgradMixin:
             δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L)
             img = _splat(film, pos, δL * weight, 0.0, coalesce=spp >= 4)
             dr.eval(img)
-            return img
+            bimg = self._boundary_image(scene, sensor, seed, spp)
+            if bimg is not None:
+                with dr.resume_grad():
+                    bimg = dr.forward_to(bimg)
+                dr.eval(bimg)
+            else:
+                bimg = dr.zeros(mi.TensorXf, img.shape)
+            if split:
+                return {"interior": img, "boundary": bimg}
+            return img + bimg
 
     def render_backward(self, scene: mi.Scene, params, grad_in: mi.TensorXf,
                         sensor=0, seed: int = 0, spp: int = 0) -> None:
@@ -191,6 +222,11 @@ class _PathgradMixin:
             L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
             self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L)
             dr.eval()
+            bimg = self._boundary_image(scene, sensor, seed, spp)
+            if bimg is not None:
+                with dr.resume_grad():
+                    dr.backward_from(bimg * grad_in)
+                dr.eval()
 
     @staticmethod
     def _sample_adjoint(film, pos, weight, grad_in, spp):

@@ -1,0 +1,162 @@
+"""Edge topology of triangle meshes, for silhouette edge sampling.
+
+For each mesh we list its unique edges with their adjacent faces, built from
+the vertex and face buffers with numpy:
+
+* vertices are **welded by position** first (UV seams, split normals and
+  meshes like Mitsuba's built-in ``cube``, whose 24 vertices are split at
+  every corner, would otherwise show false open edges);
+* an edge with one adjacent face is **open** (a mesh border): always a
+  silhouette candidate;
+* an edge with two faces is a silhouette where one face turns towards the
+  viewpoint and the other away (tested at every render with the current
+  positions, so edges that start flat and bend during an optimisation are
+  found; two coplanar faces never pass the test);
+* an edge shared by more than two faces (**non-manifold**) is kept once per
+  adjacent face, as an open edge of that face: it is always a candidate, and
+  the two-sided radiance difference measured across it decides whether it
+  contributes (a wasted sample at worst, never a wrong one);
+* faces of zero area (**degenerate**) have no normal: they are left out, and
+  a warning names the mesh.
+
+The table depends on the faces only, so it is cached per mesh and rebuilt
+when the face buffer changes; positions are gathered (attached to AD) from
+the mesh at every render.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import drjit as dr
+import mitsuba as mi
+import numpy as np
+
+
+@dataclasses.dataclass
+class EdgeTable:
+    """Unique edges of one mesh (E edges), as indices into its own buffers.
+
+    ``v0, v1``: endpoint vertex indices (E,), ``f0``: one adjacent face (E,),
+    ``f1``: the other adjacent face or -1 for open edges (E,)."""
+
+    v0: np.ndarray
+    v1: np.ndarray
+    f0: np.ndarray
+    f1: np.ndarray
+    n_degenerate: int = 0
+    n_nonmanifold: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.v0)
+
+    @property
+    def n_open(self) -> int:
+        return int(np.sum(self.f1 < 0))
+
+
+def weld(positions: np.ndarray, rel_tol: float = 1e-6) -> np.ndarray:
+    """Map each vertex to a representative of all vertices at the same
+    position (within ``rel_tol`` of the bounding box diagonal). Returns the
+    representative index of every vertex, shape (V,)."""
+    if len(positions) == 0:
+        return np.zeros(0, np.int64)
+    extent = float(np.linalg.norm(positions.max(0) - positions.min(0))) or 1.0
+    q = np.round(positions / (extent * rel_tol)).astype(np.int64)
+    _, first, inverse = np.unique(q, axis=0, return_index=True, return_inverse=True)
+    return first[inverse.ravel()]
+
+
+def build_edge_table(positions: np.ndarray, faces: np.ndarray, name: str = "mesh") -> EdgeTable:
+    """Build the :class:`EdgeTable` of a mesh from ``positions`` (V, 3) and
+    ``faces`` (F, 3)."""
+    positions = np.asarray(positions, np.float64).reshape(-1, 3)
+    faces = np.asarray(faces, np.int64).reshape(-1, 3)
+    rep = weld(positions)
+
+    a, b, c = (positions[faces[:, i]] for i in range(3))
+    area2 = np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    extent = float(np.linalg.norm(positions.max(0) - positions.min(0))) if len(positions) else 1.0
+    wf = rep[faces]
+    degenerate = (area2 <= (extent * 1e-7) ** 2) | (wf[:, 0] == wf[:, 1]) | \
+        (wf[:, 1] == wf[:, 2]) | (wf[:, 2] == wf[:, 0])
+    n_degenerate = int(degenerate.sum())
+    if n_degenerate:
+        warnings.warn(f"pathgrad: mesh '{name}' has {n_degenerate} degenerate (zero-area) "
+                      "face(s); they are ignored for silhouette edges. Clean the mesh "
+                      "(e.g. merge close vertices, drop zero-area faces) to silence this.",
+                      stacklevel=3)
+    keep = np.nonzero(~degenerate)[0]
+
+    # three edges per face, keyed by welded endpoints (sorted)
+    fi = np.repeat(keep, 3)
+    lo = faces[keep][:, [0, 1, 2]].ravel()
+    hi = faces[keep][:, [1, 2, 0]].ravel()
+    wl, wh = rep[lo], rep[hi]
+    key = np.stack([np.minimum(wl, wh), np.maximum(wl, wh)], 1)
+    order = np.lexsort((key[:, 1], key[:, 0]))
+    key, fi, lo, hi = key[order], fi[order], lo[order], hi[order]
+    if len(key) == 0:
+        z = np.zeros(0, np.int64)
+        return EdgeTable(z, z, z, z, n_degenerate, 0)
+    new = np.ones(len(key), bool)
+    new[1:] = np.any(key[1:] != key[:-1], axis=1)
+    group = np.cumsum(new) - 1
+    counts = np.bincount(group)
+    starts = np.nonzero(new)[0]
+
+    two = counts == 2
+    one = counts == 1
+    many = counts > 2
+    s2, s1 = starts[two], starts[one]
+    v0 = [lo[s2], lo[s1]]
+    v1 = [hi[s2], hi[s1]]
+    f0 = [fi[s2], fi[s1]]
+    f1 = [fi[s2 + 1], np.full(len(s1), -1)]
+    n_nonmanifold = int(many.sum())
+    if n_nonmanifold:
+        rows = np.nonzero(np.repeat(many, counts))[0]
+        v0.append(lo[rows])
+        v1.append(hi[rows])
+        f0.append(fi[rows])
+        f1.append(np.full(len(rows), -1))
+    cat = lambda xs: np.concatenate(xs).astype(np.int64)  # noqa: E731
+    table = EdgeTable(cat(v0), cat(v1), cat(f0), cat(f1), n_degenerate, n_nonmanifold)
+
+    return table
+
+
+def _face_normals(positions, faces, idx):
+    a, b, c = (positions[faces[idx, i]] for i in range(3))
+    n = np.cross(b - a, c - a)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
+
+
+# ---------------------------------------------------------------------------
+# Per-mesh cache (topology depends on faces only)
+# ---------------------------------------------------------------------------
+
+_cache: dict = {}   # id(mesh) -> (signature, table); the signature guards reuse of ids
+
+
+def _faces_signature(mesh: mi.Mesh):
+    faces = mesh.faces_buffer()
+    return (mesh.face_count(), mesh.vertex_count(), faces.index)
+
+
+def edge_table(mesh: mi.Mesh) -> EdgeTable:
+    """The cached :class:`EdgeTable` of ``mesh`` (rebuilt if its faces changed).
+    Welding reads the positions when the table is built."""
+    sig = _faces_signature(mesh)
+    hit = _cache.get(id(mesh))
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    with dr.suspend_grad():
+        pos = np.array(mesh.vertex_positions_buffer(), np.float64).reshape(-1, 3)
+        faces = np.array(mesh.faces_buffer(), np.int64).reshape(-1, 3)
+    table = build_edge_table(pos, faces, name=mesh.id())
+    _cache[id(mesh)] = (sig, table)
+    return table
+
