@@ -42,3 +42,29 @@ def floor_scene(res: int = 32, max_depth: int = 3):
 @pytest.fixture(scope="session")
 def cbox_path():
     return scene_path("cbox.xml")
+
+
+def object_scene(shapes: dict, *, res: int = 32, rfilter: str = "box", sample_border=False,
+                 env: float | None = 1.0, max_depth: int = 2, fov: float = 40.0,
+                 origin=(0, 0, 4), lights: dict | None = None):
+    """Objects in front of a camera at ``origin`` looking at the origin, over
+    a constant environment of radiance ``env`` (None: black background)."""
+    T = mi.ScalarTransform4f
+    d = {"type": "scene",
+         "integrator": {"type": "pathgrad", "max_depth": max_depth},
+         "sensor": {"type": "perspective", "fov": fov,
+                    "to_world": T().look_at(origin=list(origin), target=[0, 0, 0], up=[0, 1, 0]),
+                    "film": {"type": "hdrfilm", "width": res, "height": res,
+                             "rfilter": {"type": rfilter}, "pixel_format": "rgb",
+                             "sample_border": sample_border},
+                    "sampler": {"type": "independent"}}}
+    if env is not None:
+        d["sky"] = {"type": "constant", "radiance": {"type": "rgb", "value": env}}
+    d.update(shapes)
+    d.update(lights or {})
+    return pathgrad.load_scene(d)
+
+
+def diffuse(r, g=None, b=None):
+    return {"type": "diffuse", "reflectance": {"type": "rgb",
+                                               "value": [r, r if g is None else g, r if b is None else b]}}

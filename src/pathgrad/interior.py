@@ -69,7 +69,8 @@ def trace(mode: dr.ADMode,
           max_depth: int,
           rr_depth: int,
           δL: mi.Spectrum | None = None,
-          L_primal: mi.Spectrum | None = None):
+          L_primal: mi.Spectrum | None = None,
+          pi_first: mi.PreliminaryIntersection3f | None = None):
     """Trace one path per lane.
 
     ``mode`` is ``dr.ADMode.Primal`` (returns the radiance estimate),
@@ -77,6 +78,9 @@ def trace(mode: dr.ADMode,
     whose gradients are set) or ``Backward`` (propagates the adjoint radiance
     ``δL`` into the scene parameters, returns δL unchanged). The differential
     modes need ``L_primal``, the primal output for the same sampler state.
+
+    ``pi_first`` optionally gives the first intersection of ``ray`` instead
+    of tracing it (the boundary estimators start paths on a chosen face).
 
     Returns ``(L or δL, valid)``: ``valid`` is true where the camera ray hit
     a surface (for the alpha channel).
@@ -93,7 +97,10 @@ def trace(mode: dr.ADMode,
     η = mi.Float(1)                              # relative IOR product (for RR)
     active = mi.Bool(active)
     valid = mi.Bool(False)
-    pi = scene.ray_intersect_preliminary(ray, coherent=True, active=active)
+    if pi_first is None:
+        pi = scene.ray_intersect_preliminary(ray, coherent=True, active=active)
+    else:
+        pi = pi_first
 
     # previous vertex (for MIS of emitter hits and the re-attached ω_i)
     ray_prev = mi.Ray3f(ray)

@@ -16,6 +16,11 @@ the vertex and face buffers with numpy:
   adjacent face, as an open edge of that face: it is always a candidate, and
   the two-sided radiance difference measured across it decides whether it
   contributes (a wasted sample at worst, never a wrong one);
+* an edge whose two faces are shaded with different normals (every edge of
+  a flat-shaded mesh, and the seams of a mesh with split vertex normals,
+  such as the corners of ``cube``) is a **crease**: where the two faces are
+  not coplanar, radiance can jump across it even though nothing is occluded,
+  so it is a candidate wherever it is visible;
 * faces of zero area (**degenerate**) have no normal: they are left out, and
   a warning names the mesh.
 
@@ -39,12 +44,18 @@ class EdgeTable:
     """Unique edges of one mesh (E edges), as indices into its own buffers.
 
     ``v0, v1``: endpoint vertex indices (E,), ``f0``: one adjacent face (E,),
-    ``f1``: the other adjacent face or -1 for open edges (E,)."""
+    ``f1``: the other adjacent face or -1 for open edges (E,), ``seam``: the
+    two faces use different vertex copies (split normals or UVs) (E,),
+    ``local``: (E, 2, 2) corner slots (0-2) of the endpoints v0, v1 within
+    faces f0 and f1 (``local[e, k, j]``: slot of endpoint j in face k; the
+    face's third corner is slot ``3 - local[e, k, 0] - local[e, k, 1]``)."""
 
     v0: np.ndarray
     v1: np.ndarray
     f0: np.ndarray
     f1: np.ndarray
+    seam: np.ndarray = None
+    local: np.ndarray = None
     n_degenerate: int = 0
     n_nonmanifold: int = 0
 
@@ -92,15 +103,17 @@ def build_edge_table(positions: np.ndarray, faces: np.ndarray, name: str = "mesh
 
     # three edges per face, keyed by welded endpoints (sorted)
     fi = np.repeat(keep, 3)
+    slot = np.tile(np.arange(3), len(keep))          # edge (slot, slot+1) of its face
     lo = faces[keep][:, [0, 1, 2]].ravel()
     hi = faces[keep][:, [1, 2, 0]].ravel()
     wl, wh = rep[lo], rep[hi]
     key = np.stack([np.minimum(wl, wh), np.maximum(wl, wh)], 1)
     order = np.lexsort((key[:, 1], key[:, 0]))
-    key, fi, lo, hi = key[order], fi[order], lo[order], hi[order]
+    key, fi, lo, hi, slot = key[order], fi[order], lo[order], hi[order], slot[order]
     if len(key) == 0:
         z = np.zeros(0, np.int64)
-        return EdgeTable(z, z, z, z, n_degenerate, 0)
+        return EdgeTable(z, z, z, z, np.zeros(0, bool), np.zeros((0, 2, 2), np.int64),
+                         n_degenerate, 0)
     new = np.ones(len(key), bool)
     new[1:] = np.any(key[1:] != key[:-1], axis=1)
     group = np.cumsum(new) - 1
@@ -115,6 +128,18 @@ def build_edge_table(positions: np.ndarray, faces: np.ndarray, name: str = "mesh
     v1 = [hi[s2], hi[s1]]
     f0 = [fi[s2], fi[s1]]
     f1 = [fi[s2 + 1], np.full(len(s1), -1)]
+    same = ((lo[s2] == lo[s2 + 1]) & (hi[s2] == hi[s2 + 1])) | \
+        ((lo[s2] == hi[s2 + 1]) & (hi[s2] == lo[s2 + 1]))
+    seam = [~same, np.zeros(len(s1), bool)]
+
+    def slots(rows, first):
+        """corner slots of endpoints (lo[first], hi[first]) in the face of `rows`"""
+        a, b = slot[rows], (slot[rows] + 1) % 3
+        aligned = rep[lo[rows]] == rep[lo[first]]
+        return np.stack([np.where(aligned, a, b), np.where(aligned, b, a)], -1)
+
+    local = [np.stack([slots(s2, s2), slots(s2 + 1, s2)], 1),
+             np.stack([slots(s1, s1), slots(s1, s1)], 1)]
     n_nonmanifold = int(many.sum())
     if n_nonmanifold:
         rows = np.nonzero(np.repeat(many, counts))[0]
@@ -122,8 +147,11 @@ def build_edge_table(positions: np.ndarray, faces: np.ndarray, name: str = "mesh
         v1.append(hi[rows])
         f0.append(fi[rows])
         f1.append(np.full(len(rows), -1))
+        seam.append(np.zeros(len(rows), bool))
+        local.append(np.stack([slots(rows, rows), slots(rows, rows)], 1))
     cat = lambda xs: np.concatenate(xs).astype(np.int64)  # noqa: E731
-    table = EdgeTable(cat(v0), cat(v1), cat(f0), cat(f1), n_degenerate, n_nonmanifold)
+    table = EdgeTable(cat(v0), cat(v1), cat(f0), cat(f1), np.concatenate(seam), cat(local),
+                      n_degenerate, n_nonmanifold)
 
     return table
 

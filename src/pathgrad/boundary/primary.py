@@ -17,9 +17,14 @@ edge-sampling formulation of Li, Aittala, Durand and Lehtinen,
 *Differentiable Monte Carlo Ray Tracing through Edge Sampling* (SIGGRAPH Asia
 2018), restricted to camera rays.
 
-Estimator: among the silhouette edges of every mesh whose vertex positions
-are differentiable (open edges, and edges between a face turned towards the
-camera and one turned away), pick one with probability proportional to its
+Besides silhouettes, radiance also jumps across the *creases* of meshes
+shaded with discontinuous normals (every edge of a flat-shaded mesh; the seams
+of split vertex normals, e.g. the corners of a cube): they move with the
+vertices just the same, so they are sampled too.
+
+Estimator: among the candidate edges of every mesh whose vertex positions are
+differentiable (open edges, edges between a face turned towards the camera
+and one turned away, and non-flat creases), pick one with probability proportional to its
 projected length clipped to the sampled film region, then a point uniform
 on the clipped projected segment, so the pdf is :math:`1/\Lambda` per pixel of
 length (:math:`\Lambda` = total clipped length). The point counts only if its
@@ -55,47 +60,58 @@ def differentiable_meshes(scene: mi.Scene) -> list:
 
 
 def _concat(arrays, cls):
-    return arrays[0] if len(arrays) == 1 else dr.concat(arrays) if hasattr(dr, "concat") \
-        else cls(np.concatenate([np.array(a) for a in arrays]))
+    return arrays[0] if len(arrays) == 1 else dr.concat(arrays)
 
 
 class _Edges:
-    """Silhouette candidates of all differentiable meshes, as flat arrays.
+    """Candidate edges of all differentiable meshes, as flat arrays.
 
-    ``p0, p1``: endpoint positions (attached), ``n0, n1``: detached face
-    normals (``n1`` is zero for open edges)."""
+    ``p0, p1``: endpoint positions (attached); ``n0, n1``: detached face
+    normals (``n1 = n0`` for open edges); ``f0, f1``: adjacent faces;
+    ``o0, o1``: detached opposite corners of the two faces; ``slot``: corner
+    slots of the endpoints in each face (for barycentrics); ``mesh``: shape
+    pointer of the edge's mesh."""
 
     def __init__(self, meshes):
-        p0, p1, n0, n1, is_open = [], [], [], [], []
-        for mesh in meshes:
-            table = edge_table(mesh)
-            if table.count == 0:
+        cols = {k: [] for k in ("p0", "p1", "n0", "n1", "o0", "o1", "f0", "f1", "open",
+                                "crease", "slot", "mesh")}
+        self.shapes = mi.ShapePtr(meshes)
+        for m_index, mesh in enumerate(meshes):
+            t = edge_table(mesh)
+            if t.count == 0:
                 continue
             pos = mesh.vertex_positions_buffer()
             faces = mesh.faces_buffer()
-            v0 = mi.UInt32(table.v0.astype(np.uint32))
-            v1 = mi.UInt32(table.v1.astype(np.uint32))
-            p0.append(dr.gather(mi.Point3f, pos, v0))
-            p1.append(dr.gather(mi.Point3f, pos, v1))
+            u32 = lambda a: mi.UInt32(np.asarray(a, np.uint32))  # noqa: E731
+            f1 = np.where(t.f1 >= 0, t.f1, t.f0)
+            cols["p0"].append(dr.gather(mi.Point3f, pos, u32(t.v0)))
+            cols["p1"].append(dr.gather(mi.Point3f, pos, u32(t.v1)))
             with dr.suspend_grad():
-                n0.append(self._face_normal(pos, faces, table.f0))
-                n1.append(self._face_normal(pos, faces, np.maximum(table.f1, 0)))
-            is_open.append(mi.Bool(table.f1 < 0))
-        self.count = sum(dr.width(a) for a in p0)
+                for k, f in ((0, t.f0), (1, f1)):
+                    corner = [dr.gather(mi.Point3f, dr.detach(pos),
+                                        dr.gather(mi.UInt32, faces, u32(3 * f + j)))
+                              for j in range(3)]
+                    cols[f"n{k}"].append(dr.cross(corner[1] - corner[0], corner[2] - corner[0]))
+                    opp = 3 - t.local[:, k, 0] - t.local[:, k, 1]
+                    cols[f"o{k}"].append(dr.gather(mi.Point3f, dr.detach(pos),
+                                                   dr.gather(mi.UInt32, faces, u32(3 * f + opp))))
+            cols["f0"].append(u32(t.f0))
+            cols["f1"].append(u32(f1))
+            cols["open"].append(mi.Bool(t.f1 < 0))
+            # shading normals jump across every edge of a flat-shaded mesh,
+            # and across the seams of one with split vertex normals
+            flat = not mesh.has_vertex_normals()
+            cols["crease"].append(mi.Bool((t.f1 >= 0) & (flat | t.seam)))
+            cols["slot"].append(u32(t.local.reshape(-1, 4) @ np.array([1, 4, 16, 64])))
+            cols["mesh"].append(mi.UInt32(np.full(t.count, m_index, np.uint32)))
+        self.count = sum(dr.width(a) for a in cols["p0"])
         if not self.count:
             return
-        self.p0 = _concat(p0, mi.Point3f)
-        self.p1 = _concat(p1, mi.Point3f)
-        self.n0 = _concat(n0, mi.Vector3f)
-        self.n1 = _concat(n1, mi.Vector3f)
-        self.open = _concat(is_open, mi.Bool)
-
-    @staticmethod
-    def _face_normal(pos, faces, f):
-        f = mi.UInt32(np.asarray(f, np.uint32))
-        idx = [dr.gather(mi.UInt32, faces, 3 * f + k) for k in range(3)]
-        a, b, c = (dr.gather(mi.Point3f, dr.detach(pos), i) for i in idx)
-        return dr.cross(b - a, c - a)
+        types = dict(p0=mi.Point3f, p1=mi.Point3f, n0=mi.Vector3f, n1=mi.Vector3f,
+                     o0=mi.Point3f, o1=mi.Point3f, f0=mi.UInt32, f1=mi.UInt32, open=mi.Bool,
+                     crease=mi.Bool, slot=mi.UInt32, mesh=mi.UInt32)
+        for k, v in cols.items():
+            setattr(self, k, _concat(v, types[k]))
 
 
 def _clip_2d(a, b, lo, hi):
@@ -140,7 +156,8 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, samples_per_pixel: f
         p0, p1 = dr.detach(edges.p0), dr.detach(edges.p1)
         s0 = dr.dot(edges.n0, c - p0)
         s1 = dr.dot(edges.n1, c - p0)
-        silhouette = edges.open | (s0 * s1 < 0)
+        bent = dr.dot(dr.normalize(edges.n0), dr.normalize(edges.n1)) < 1 - 1e-6
+        silhouette = edges.open | (s0 * s1 < 0) | (edges.crease & bent)
 
         # clip the 3D segment to the half-space in front of the near plane
         _, z0 = camera.project(p0)
@@ -182,28 +199,78 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, samples_per_pixel: f
         normal = mi.Vector2f(-d2.y, d2.x)
 
         # --- is the edge point the first surface on its camera ray? -------
-        # A ray aimed at the edge point itself grazes the adjacent faces and
-        # is numerically unreliable. Instead: the point is visible when at
-        # least one of the two side rays reaches its depth (the side facing
-        # away from the mesh passes beside it); an occluder in front of the
-        # edge blocks both side rays.
-        ray_m, w_m = camera.rays(u - SIDE_OFFSET * normal)
-        ray_p, w_p = camera.rays(u + SIDE_OFFSET * normal)
+        # (a hit on one of the edge's own faces counts as visible: rays that
+        # graze them at the edge are numerically unreliable)
         x = dr.lerp(g(p0), g(p1), s)
         dist = dr.norm(x - c)
-        reach = mi.Float(0)
-        for ray in (ray_m, ray_p):
-            pi = scene.ray_intersect_preliminary(ray, coherent=True)
-            d_hit = dr.select(pi.is_valid(), dr.norm(ray(pi.t) - c), dr.inf)
-            reach = dr.maximum(reach, d_hit)
-        visible = reach >= dist * (1 - 1e-3)
+        d = (x - c) / dist
+        shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
+        f0, f1 = g(edges.f0), g(edges.f1)
+        pi_v = scene.ray_intersect_preliminary(mi.Ray3f(c, d), coherent=True)
+        own = (pi_v.shape == shape) & ((pi_v.prim_index == f0) | (pi_v.prim_index == f1))
+        visible = ~pi_v.is_valid() | (pi_v.t >= dist * (1 - 1e-4)) | own
 
-        # --- radiance on both sides (shared random numbers) ----------------
-        L_m, hit_m = interior.trace(dr.ADMode.Primal, scene, sampler.clone(), ray_m,
-                                    visible, max_depth, rr_depth)
-        L_p, hit_p = interior.trace(dr.ADMode.Primal, scene, sampler, ray_p,
-                                    visible, max_depth, rr_depth)
-        ΔL = L_m * w_m - L_p * w_p
+        # --- what each side of the edge shows ------------------------------
+        # An adjacent face lies on the side of the edge where its third corner
+        # projects. A side covered by two faces (a silhouette fold) shows the
+        # one facing the camera; a side with no face shows what is behind.
+        side = []
+        for k, (o, nk) in enumerate(((edges.o0, edges.n0), (edges.o1, edges.n1))):
+            uo, _ = camera.project(g(o))
+            side.append(dr.dot(uo - u, normal))
+        facing = [dr.dot(g(edges.n0), c - x) > 0, dr.dot(g(edges.n1), c - x) > 0]
+        is_open = g(edges.open)
+        slots = g(edges.slot)
+        _, w_cam = camera.rays(u)
+
+        def radiance(sign, smp):
+            on = [(side[0] * sign > 0), (side[1] * sign > 0) & ~is_open]
+            # choose the adjacent face shown on this side, if any
+            use1 = on[1] & (~on[0] | (facing[1] & ~facing[0]))
+            has_face = on[0] | on[1]
+            f = dr.select(use1, f1, f0)
+            k = dr.select(use1, 1, 0)
+            # Evaluate that face where the camera ray through u + sign·ε·n meets
+            # its plane (clamped to the triangle): just inside, like the image
+            # next to the edge; on a face seen edge-on this lands past the thin
+            # band where smooth shading normals turn away from the camera.
+            ray_s, _ = camera.rays(u + sign * SIDE_OFFSET * normal)
+            q0, q1 = g(p0), g(p1)
+            opp = dr.select(use1, g(edges.o1), g(edges.o0))
+            nf = dr.cross(q1 - q0, opp - q0)
+            t_hit = dr.dot(q0 - ray_s.o, nf) / dr.dot(ray_s.d, nf)
+            xs = ray_s(t_hit)
+            nn = dr.squared_norm(nf)
+            γ = dr.dot(dr.cross(q1 - q0, xs - q0), nf) / nn
+            β = dr.dot(dr.cross(xs - q0, opp - q0), nf) / nn
+            ok = dr.isfinite(γ) & dr.isfinite(β) & (t_hit > 0)
+            β = dr.select(ok, dr.maximum(β, 0), s)
+            γ = dr.select(ok, dr.maximum(γ, 0), 0)
+            α = dr.maximum(1 - β - γ, 0)
+            tot = α + β + γ
+            α, β, γ = α / tot, β / tot, γ / tot
+            xf = α * q0 + β * q1 + γ * opp
+            j0 = (slots >> (4 * k)) & 3        # slot of endpoint 0 in face k
+            j1 = (slots >> (4 * k + 2)) & 3    # slot of endpoint 1
+            bary = [dr.select(j0 == m, α, dr.select(j1 == m, β, γ)) for m in range(3)]
+            df = xf - c
+            tf = dr.norm(df)
+            pi = dr.zeros(mi.PreliminaryIntersection3f, n)
+            pi.t, pi.prim_index, pi.shape = tf, f, shape
+            pi.prim_uv = mi.Point2f(bary[1], bary[2])
+            pi.valid = visible & has_face
+            L_face, _ = interior.trace(dr.ADMode.Primal, scene, smp.clone(), mi.Ray3f(c, df / tf),
+                                       visible & has_face, max_depth, rr_depth, pi_first=pi)
+            # no face on this side: look just past the edge
+            ray_s.o = ray_s(dist * (1 + 1e-3))
+            L_behind, hit_b = interior.trace(dr.ADMode.Primal, scene, smp.clone(), ray_s,
+                                             visible & ~has_face, max_depth, rr_depth)
+            L = dr.select(has_face, L_face, L_behind) * w_cam
+            return L, has_face | hit_b
+
+        L_m, hit_m = radiance(-1.0, sampler)
+        L_p, hit_p = radiance(+1.0, sampler)
+        ΔL = L_m - L_p
         Δα = dr.select(hit_m, 1.0, 0.0) - dr.select(hit_p, 1.0, 0.0)
 
     # --- attach: normal velocity of the edge point in film space -----------

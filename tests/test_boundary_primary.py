@@ -1,0 +1,184 @@
+"""Primary-visibility boundary term (silhouette edge sampling) against
+finite differences.
+
+Each case checks the full gradient (interior + boundary) with
+:func:`pathgrad.gradcheck`, then the same gradient with the boundary term
+switched off against the *same* finite differences, which must fail; and as
+in every gradient test, a zero and a sign-flipped gradient must fail too.
+
+Meshes are flat-shaded (or finely tessellated): on a coarse smooth-shaded
+mesh the shading-normal terminator adds a second discontinuity that no
+silhouette sampler sees (see docs/limits.md and test_terminator_floor).
+"""
+import numpy as np
+import mitsuba as mi
+import pytest
+
+import pathgrad
+from pathgrad.shapes import icosphere, icosphere_arrays, mesh_from_arrays
+from conftest import diffuse, object_scene, scene_path
+
+TOL = 0.05
+
+
+def check(scene, key, direction, eps, *, spp=32, spp_fd=512, seeds=4, tol=TOL,
+          boundary_matters=True, **kw):
+    full = pathgrad.gradcheck(scene, key, direction, eps=eps, spp=spp, spp_fd=spp_fd,
+                              seeds=seeds, tol=tol, **kw)
+    print(full)
+    assert full.passed, str(full)
+    assert full.noise < 0.35, f"too noisy to be meaningful:\n{full}"
+    assert not full.with_ad_scaled(0).passed and not full.with_ad_scaled(-1).passed
+    if boundary_matters:
+        interior_only = pathgrad.gradcheck(scene, key, direction, spp=spp, seeds=seeds, tol=tol,
+                                           reference=full, boundary=False, **kw)
+        print("without boundary term:", interior_only, sep="\n")
+        assert not interior_only.forward_ok and not interior_only.reverse_ok, \
+            "the test cannot tell the boundary term is missing"
+    return full
+
+
+def vertex_count(scene, key):
+    return len(np.array(mi.traverse(scene)[key])) // 3
+
+
+def test_sphere_translated():
+    scene = object_scene({"ball": icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2))})
+    check(scene, "ball.vertex_positions", [1, 0.4, 0], eps=0.005)
+
+
+def test_sphere_scaled():
+    v, _ = icosphere_arrays(3)
+    scene = object_scene({"ball": icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2))})
+    check(scene, "ball.vertex_positions", v.ravel(), eps=0.005)
+
+
+def test_smooth_fine_sphere_translated():
+    """Smooth shading on a fine mesh (10242 vertices): the terminator band is
+    far below a pixel, so the silhouette term alone is accurate."""
+    scene = object_scene({"ball": icosphere(5, 0.8, name="ball", smooth=True, bsdf=diffuse(0.2))})
+    check(scene, "ball.vertex_positions", [1, 0, 0], eps=0.005)
+
+
+def test_emitting_rectangle_over_black():
+    quad = mesh_from_arrays("quad", np.array([[-0.6, -0.4, 0], [0.6, -0.4, 0], [0.6, 0.4, 0],
+                                              [-0.6, 0.4, 0]]), np.array([[0, 1, 2], [0, 2, 3]]),
+                            smooth=False, emitter={"type": "area", "radiance": {"type": "rgb", "value": [4, 3, 2]}})
+    scene = object_scene({"quad": quad}, env=None, max_depth=1)
+    check(scene, "quad.vertex_positions", [1, -0.5, 0], eps=0.005)
+
+
+def test_emitting_sphere_over_black():
+    ball = icosphere(3, 0.7, name="ball", smooth=False,
+                     emitter={"type": "area", "radiance": {"type": "rgb", "value": [1, 2, 3]}})
+    scene = object_scene({"ball": ball}, env=None, max_depth=1)
+    check(scene, "ball.vertex_positions", [-0.5, 1, 0], eps=0.005)
+
+
+def test_random_displacement_of_visible_sphere():
+    scene = object_scene({"ball": icosphere(2, 0.8, name="ball", smooth=False, bsdf=diffuse(0.5))},
+                         lights={"sun": {"type": "directional", "direction": [-1, -1, -1],
+                                         "irradiance": {"type": "rgb", "value": 2}}}, env=0.3)
+    n = vertex_count(scene, "ball.vertex_positions")
+    d = np.random.default_rng(3).normal(size=(n, 3))
+    check(scene, "ball.vertex_positions", d.ravel(), eps=0.003)
+
+
+def test_textured_plane_translated():
+    """Translating a textured plane in its own plane: the texture slides
+    under the pixels (interior term) and the plane's borders move (boundary)."""
+    verts = np.array([[-0.8, -0.6, 0], [0.8, -0.6, 0], [0.8, 0.6, 0], [-0.8, 0.6, 0]])
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1]])
+    plane = mesh_from_arrays("plane", verts, np.array([[0, 1, 2], [0, 2, 3]]), smooth=False, uv=uv,
+                             bsdf={"type": "diffuse", "reflectance": {
+                                 "type": "bitmap", "filename": scene_path("textures/checker.exr"),
+                                 "filter_type": "bilinear"}})
+    scene = object_scene({"plane": plane}, env=1.0)
+    check(scene, "plane.vertex_positions", [1, 0.3, 0], eps=0.005)
+    # both terms carry a good part of the gradient here
+    params = pathgrad.parameters(scene, "plane.vertex_positions")
+    t = mi.Float(np.tile([1.0, 0.3, 0], 4).astype(np.float32))
+    terms = pathgrad.gradient_images(scene, params, {"plane.vertex_positions": t}, spp=32)
+    i, b = (np.linalg.norm(np.array(terms[k])) for k in ("interior", "boundary"))
+    assert i > 0.2 * b and b > 0.2 * i, (i, b)
+
+
+def test_split_vertex_cube_translated():
+    """Mitsuba's built-in cube has 24 vertices split at its corners; without
+    welding, every edge would look open and the silhouette test would pick
+    the wrong edges (here: every edge of every visible face)."""
+    T = mi.ScalarTransform4f
+    cube = {"type": "cube", "to_world": T().rotate([1, 1, 0], 35).scale(0.6), "bsdf": diffuse(0.3)}
+    scene = object_scene({"cube": cube},
+                         lights={"sun": {"type": "directional", "direction": [-0.3, -1, -0.6],
+                                         "irradiance": {"type": "rgb", "value": 3}}}, env=0.5)
+    key = [k for k in mi.traverse(scene).keys() if k.endswith("vertex_positions")][0]
+    assert vertex_count(scene, key) == 24
+    check(scene, key, [1, 0.5, 0], eps=0.005)
+
+
+def test_partly_outside_frame_sample_border_gaussian():
+    """A sphere cut by the image border, Gaussian filter, sample_border on:
+    the edges outside the film still splat into border pixels."""
+    ball = icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2), center=(1.2, 0.3, 0))
+    scene = object_scene({"ball": ball}, rfilter="gaussian", sample_border=True)
+    check(scene, "ball.vertex_positions", [1, 0.2, 0], eps=0.005)
+
+
+def test_gaussian_filter_without_sample_border():
+    ball = icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2), center=(1.2, 0, 0))
+    scene = object_scene({"ball": ball}, rfilter="gaussian", sample_border=False)
+    check(scene, "ball.vertex_positions", [1, 0, 0], eps=0.005)
+
+
+def test_occluded_silhouette():
+    """A sphere partly hidden behind a fixed box: silhouette points behind the
+    box must not contribute (the box's own outline does not move)."""
+    T = mi.ScalarTransform4f
+    ball = icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2))
+    box = {"type": "cube", "to_world": T().translate([0.9, 0, 1.2]).scale([0.5, 1.5, 0.1]),
+           "bsdf": diffuse(0.8, 0.5, 0.2)}
+    scene = object_scene({"ball": ball, "box": box})
+    check(scene, "ball.vertex_positions", [1, 0, 0], eps=0.005)
+
+
+def test_no_differentiable_geometry_costs_nothing():
+    """Only a material is differentiated: the boundary estimator returns early
+    and the gradient equals the interior-only one bit for bit."""
+    import drjit as dr
+    scene = pathgrad.load_scene(scene_path("cbox.xml"), res=16)
+    out = []
+    for boundary in (True, False):
+        params = pathgrad.parameters(scene, "red.reflectance.value")
+        img = pathgrad.render(scene, params, spp=4, boundary=boundary)
+        dr.backward(dr.sum(img, axis=None))
+        out.append(np.array(dr.grad(params["red.reflectance.value"])))
+        dr.disable_grad(params["red.reflectance.value"])
+    np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_terminator_floor():
+    """Documented limit: a coarse smooth-shaded sphere (642 vertices) has a
+    black band between its silhouette and the shading-normal terminator, a
+    second discontinuity that moves with the vertices. We measure the bias it
+    leaves (about 12% of the gradient at 32 px) and pin it, so an
+    improvement (or a regression) shows up here."""
+    scene = object_scene({"ball": icosphere(3, 0.8, name="ball", smooth=True, bsdf=diffuse(0.2))})
+    r = pathgrad.gradcheck(scene, "ball.vertex_positions", [1, 0, 0], eps=0.005, spp=32,
+                           spp_fd=512, seeds=4)
+    print(r)
+    assert 0.05 < r.reverse_rel_error < 0.2, str(r)
+
+
+def test_split_terms_sum_to_total():
+    import drjit as dr
+    scene = object_scene({"ball": icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2))},
+                         res=16)
+    params = pathgrad.parameters(scene, "ball.vertex_positions")
+    n = vertex_count(scene, "ball.vertex_positions")
+    t = mi.Float(np.tile([1.0, 0, 0], n).astype(np.float32))
+    terms = pathgrad.gradient_images(scene, params, {"ball.vertex_positions": t}, spp=16)
+    b = np.array(terms["boundary"])
+    i = np.array(terms["interior"])
+    assert np.abs(b).sum() > 10 * np.abs(i).sum()   # translation: silhouettes dominate
+    np.testing.assert_allclose(np.array(terms["total"]), b + i, rtol=1e-6, atol=1e-6)
