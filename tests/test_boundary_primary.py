@@ -144,7 +144,8 @@ def test_occluded_silhouette():
 
 def test_no_differentiable_geometry_costs_nothing():
     """Only a material is differentiated: the boundary estimator returns early
-    and the gradient equals the interior-only one bit for bit."""
+    and the gradient equals the interior-only one (to the rounding of
+    multi-threaded atomic accumulation)."""
     import drjit as dr
     scene = pathgrad.load_scene(scene_path("cbox.xml"), res=16)
     out = []
@@ -154,7 +155,7 @@ def test_no_differentiable_geometry_costs_nothing():
         dr.backward(dr.sum(img, axis=None))
         out.append(np.array(dr.grad(params["red.reflectance.value"])))
         dr.disable_grad(params["red.reflectance.value"])
-    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-5)
 
 
 def test_terminator_floor():
