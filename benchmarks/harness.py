@@ -1,0 +1,176 @@
+"""Shared measuring code for the benchmarks: finite-difference references,
+gradients by any integrator (pathgrad's or Mitsuba's) in forward and reverse
+mode, wall time and Dr.Jit peak memory. Every comparison runs in one process
+on the same scene, so the ratios are like for like."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import statistics
+import time
+
+import drjit as dr
+import mitsuba as mi
+import numpy as np
+
+import pathgrad
+from pathgrad.gradcheck import _direction_like
+from pathgrad.integrator import integrator_class
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCENES = os.path.join(ROOT, "scenes")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+
+
+def meta(**extra) -> dict:
+    return {"variant": mi.variant(), "mitsuba": mi.__version__, "drjit": dr.__version__,
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
+
+
+def _backend():
+    return dr.JitBackend.CUDA if mi.variant().startswith("cuda") else dr.JitBackend.LLVM
+
+
+@dataclasses.dataclass
+class Problem:
+    """One scene, one parameter, one direction v, and a fixed functional w."""
+
+    name: str
+    scene: mi.Scene
+    key: str
+    eps: float
+    direction: object = None
+
+    def __post_init__(self):
+        self.params = pathgrad.parameters(self.scene, self.key, enable_grad=False)
+        self.theta0 = type(self.params[self.key])(self.params[self.key])
+        self.v = _direction_like(self.theta0, self.direction, self.key)
+
+    def _set(self, value):
+        self.params[self.key] = value
+        self.params.update()
+
+    def reset(self):
+        self._set(type(self.theta0)(self.theta0))
+
+    # -------------------------------------------------------------- reference
+    def fd_reference(self, spp: int, seeds: int) -> np.ndarray:
+        """Central differences with common random numbers, mean over seeds."""
+        per_seed = []
+        for s in range(seeds):
+            imgs = []
+            for sign in (1, -1):
+                self._set(self.theta0 + sign * self.eps * self.v)
+                imgs.append(np.array(pathgrad.render(self.scene, spp=spp, seed=7000 + s),
+                                     np.float64)[..., :3])
+            per_seed.append((imgs[0] - imgs[1]) / (2 * self.eps))
+        self.reset()
+        per_seed = np.stack(per_seed)
+        self.fd = per_seed.mean(0)
+        #: relative L2 noise of the reference itself (the floor of every error)
+        self.ref_noise = float(np.sqrt(per_seed.var(0, ddof=1).sum() / seeds)
+                               / np.linalg.norm(self.fd))
+        rng = np.random.default_rng(0)
+        self.w = rng.random(self.fd.shape) * np.sign(self.fd)
+        shape = np.array(pathgrad.render(self.scene, spp=1)).shape
+        w_full = np.zeros(shape, np.float32)
+        w_full[..., :3] = self.w
+        self.W = mi.TensorXf(w_full)
+        self.ref_reverse = float(np.sum(self.w * self.fd))
+        return self.fd
+
+    # -------------------------------------------------------------- gradients
+    @staticmethod
+    def _render(scene, params, integ, spp, seed):
+        if isinstance(integ, integrator_class()):
+            return pathgrad.render(scene, params, spp=1, spp_grad=spp, seed_grad=seed,
+                                   integrator=integ)
+        return mi.render(scene, params, integrator=integ, spp=1, spp_grad=spp, seed_grad=seed)
+
+    def reverse(self, integ, spp: int, seed: int) -> float:
+        """⟨∂θ⟨w, I⟩, v⟩ by dr.backward."""
+        leaf = type(self.theta0)(self.theta0)
+        dr.enable_grad(leaf)
+        self._set(leaf)
+        img = self._render(self.scene, self.params, integ, spp, seed)
+        dr.backward(dr.sum(img * self.W, axis=None))
+        val = float(dr.sum(dr.ravel(dr.grad(leaf)) * dr.ravel(self.v), axis=None)[0])
+        self.reset()
+        return val
+
+    def forward(self, integ, spp: int, seed: int) -> np.ndarray:
+        """Gradient image along v (Mitsuba's integrators by the documented
+        route: tangent pushed into the scene first, then render_forward)."""
+        t = mi.Float(0.0)
+        dr.enable_grad(t)
+        self._set(self.theta0 + t * self.v)
+        if isinstance(integ, integrator_class()):
+            img = pathgrad.render(self.scene, self.params, spp=1, spp_grad=spp,
+                                  seed_grad=seed, integrator=integ)
+            dr.forward(t)
+            g = np.array(dr.grad(img))
+        else:
+            dr.forward(t, dr.ADFlag.ClearEdges)
+            g = np.array(integ.render_forward(self.scene, self.params, seed=seed, spp=spp))
+        self.reset()
+        return g[..., :3]
+
+    # -------------------------------------------------------------- metrics
+    def errors(self, integ, spp: int, seeds=(0, 1, 2)) -> dict:
+        """Mean relative errors against the FD reference over a few seeds."""
+        fd_norm = np.linalg.norm(self.fd)
+        img = [np.linalg.norm(self.forward(integ, spp, 100 + s) - self.fd) / fd_norm for s in seeds]
+        rev = [abs(self.reverse(integ, spp, 200 + s) - self.ref_reverse) / abs(self.ref_reverse)
+               for s in seeds]
+        raw = float(np.sqrt(np.mean(np.square(img))))
+        # E‖g − FD‖² = ‖bias‖² + Var g + Var FD: remove the reference's share
+        corrected = float(np.sqrt(max(raw ** 2 - self.ref_noise ** 2, 0.0)))
+        return {"image_rel_error": corrected, "image_rel_error_raw": raw,
+                "reverse_rel_error": float(np.sqrt(np.mean(np.square(rev))))}
+
+    def seconds(self, integ, spp: int, repeats: int = 3) -> float:
+        """Median wall time of render + dr.backward (after a warm-up call)."""
+        times = []
+        for rep in range(repeats + 1):
+            t0 = time.perf_counter()
+            self.reverse(integ, spp, 300 + rep)
+            dr.eval()
+            dr.sync_thread()
+            if rep:
+                times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    def peak_mib(self, integ, spp: int) -> float:
+        """Dr.Jit's peak allocation during one render + dr.backward."""
+        dr.eval()
+        dr.sync_thread()
+        dr.flush_malloc_cache()
+        dr.detail.malloc_clear_statistics()
+        self.reverse(integ, spp, 400)
+        dr.sync_thread()
+        return dr.detail.malloc_watermark(_backend()) / 2 ** 20
+
+    def measure(self, integ, spp: int, repeats: int = 3) -> dict:
+        out = self.errors(integ, spp)
+        out["seconds"] = self.seconds(integ, spp, repeats)
+        out["peak_mib"] = self.peak_mib(integ, spp)
+        out["spp"] = spp
+        return out
+
+
+def equal_time_spp(problem: Problem, integ, target_seconds: float, start_spp: int,
+                   repeats: int = 3, max_spp: int = 4096) -> tuple[int, float]:
+    """Largest power-of-two spp (>= start_spp / 8) whose time stays within
+    ``target_seconds`` (+10%, the spread of repeated timings here); returns
+    (spp, seconds)."""
+    spp = max(start_spp // 8, 1)
+    best = (spp, problem.seconds(integ, spp, repeats))
+    while spp * 2 <= max_spp:
+        t = problem.seconds(integ, spp * 2, repeats)
+        if t > 1.1 * target_seconds:
+            break
+        spp *= 2
+        best = (spp, t)
+    return best

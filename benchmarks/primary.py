@@ -1,0 +1,131 @@
+"""Benchmark: pathgrad's primary-visibility boundary term against Mitsuba's
+``prb_projective``, on the scenes of ``tests/test_boundary_primary.py``.
+
+Mitsuba runs with its default settings, and with its indirect
+discontinuity term off (``sppi=0``) since these scenes only have primary
+visibility changes. In the same process:
+
+* **equal spp**: every integrator at ``--spp`` samples per pixel;
+* **equal time**: pathgrad at the largest power-of-two spp whose time does
+  not exceed each Mitsuba configuration's time at ``--spp``.
+
+Errors are relative L2 errors of the gradient image (with the reference's own
+noise, measured from its spread over seeds, removed in quadrature) and of a
+reverse-mode functional against a high-spp finite-difference reference;
+seconds are per ``render`` + ``dr.backward``; memory is Dr.Jit's peak
+allocation.
+
+    python benchmarks/primary.py [--res 48] [--spp 16]
+
+Writes ``benchmarks/results/primary.{json,txt}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import mitsuba as mi
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pathgrad  # noqa: E402
+from pathgrad.scenes import diffuse, object_scene  # noqa: E402
+from pathgrad.shapes import icosphere, icosphere_arrays, mesh_from_arrays  # noqa: E402
+from harness import RESULTS, Problem, equal_time_spp, meta  # noqa: E402
+
+
+def cases(res):
+    T = mi.ScalarTransform4f
+    out = []
+    ball = lambda **kw: icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2), **kw)  # noqa: E731
+    out.append(("sphere translate", object_scene({"ball": ball()}, res=res),
+                "ball.vertex_positions", 0.0025, [1, 0.4, 0]))
+    v, _ = icosphere_arrays(3)
+    out.append(("sphere scale", object_scene({"ball": ball()}, res=res),
+                "ball.vertex_positions", 0.0025, v.ravel()))
+    quad = mesh_from_arrays("quad", np.array([[-0.6, -0.4, 0], [0.6, -0.4, 0], [0.6, 0.4, 0],
+                                              [-0.6, 0.4, 0]]), np.array([[0, 1, 2], [0, 2, 3]]),
+                            smooth=False, emitter={"type": "area", "radiance": {"type": "rgb", "value": [4, 3, 2]}})
+    out.append(("emitting quad", object_scene({"quad": quad}, env=None, max_depth=1, res=res),
+                "quad.vertex_positions", 0.0025, [1, -0.5, 0]))
+    sc = object_scene({"ball": icosphere(2, 0.8, name="ball", smooth=False, bsdf=diffuse(0.5))},
+                      lights={"sun": {"type": "directional", "direction": [-1, -1, -1],
+                                      "irradiance": {"type": "rgb", "value": 2}}}, env=0.3, res=res)
+    n = len(np.array(mi.traverse(sc)["ball.vertex_positions"])) // 3
+    out.append(("displacement", sc, "ball.vertex_positions", 0.0015,
+                np.random.default_rng(3).normal(size=(n, 3)).ravel()))
+    cube = {"type": "cube", "to_world": T().rotate([1, 1, 0], 35).scale(0.6), "bsdf": diffuse(0.3)}
+    sc = object_scene({"cube": cube}, lights={"sun": {"type": "directional", "direction": [-0.3, -1, -0.6],
+                                                      "irradiance": {"type": "rgb", "value": 3}}},
+                      env=0.5, res=res)
+    key = [k for k in mi.traverse(sc).keys() if k.endswith("vertex_positions")][0]
+    out.append(("split cube", sc, key, 0.0025, [1, 0.5, 0]))
+    box = {"type": "cube", "to_world": T().translate([0.9, 0, 1.2]).scale([0.5, 1.5, 0.1]),
+           "bsdf": diffuse(0.8, 0.5, 0.2)}
+    out.append(("occluded", object_scene({"ball": ball(), "box": box}, res=res),
+                "ball.vertex_positions", 0.0025, [1, 0, 0]))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--res", type=int, default=48)
+    ap.add_argument("--spp", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--fd-spp", type=int, default=16384)
+    ap.add_argument("--fd-seeds", type=int, default=8)
+    ap.add_argument("--cases", nargs="*")
+    args = ap.parse_args(argv)
+
+    rows = []
+    for name, scene, key, eps, direction in cases(args.res):
+        if args.cases and name not in args.cases:
+            continue
+        print(f"... {name}", file=sys.stderr, flush=True)
+        prob = Problem(name, scene, key, eps, direction)
+        prob.fd_reference(args.fd_spp, args.fd_seeds)
+        depth = scene.integrator().max_depth
+        pg = pathgrad.make_integrator(max_depth=depth)
+        mitsuba = {"prb_projective": mi.load_dict({"type": "prb_projective", "max_depth": depth}),
+                   "prb_projective sppi=0": mi.load_dict({"type": "prb_projective",
+                                                          "max_depth": depth, "sppi": 0})}
+        row = {"case": name, "spp": args.spp, "ref_noise": prob.ref_noise,
+               "pathgrad": prob.measure(pg, args.spp, args.repeats)}
+        for label, integ in mitsuba.items():
+            m = prob.measure(integ, args.spp, args.repeats)
+            spp_eq, _ = equal_time_spp(prob, pg, m["seconds"], args.spp, args.repeats)
+            eq = prob.measure(pg, spp_eq, args.repeats)
+            row[label] = m
+            row[label + " | pathgrad equal time"] = eq
+        rows.append(row)
+
+    hdr = (f"{'case':<17}{'integrator':<23}{'spp':>5}{'img err':>9}{'rev err':>9}"
+           f"{'s':>8}{'MiB':>8}   equal time: pathgrad spp, img err, rev err, err ratio")
+    lines = [hdr, "-" * len(hdr)]
+    for r in rows:
+        p = r["pathgrad"]
+        lines.append(f"{r['case']:<17}{'pathgrad':<23}{p['spp']:>5}{p['image_rel_error']:>9.4f}"
+                     f"{p['reverse_rel_error']:>9.4f}{p['seconds']:>8.3f}{p['peak_mib']:>8.1f}"
+                     f"   (FD reference noise {r['ref_noise']:.4f})")
+        for label in ("prb_projective", "prb_projective sppi=0"):
+            m, e = r[label], r[label + " | pathgrad equal time"]
+            ratio = e["image_rel_error"] / m["image_rel_error"]
+            lines.append(f"{'':<17}{label:<23}{m['spp']:>5}{m['image_rel_error']:>9.4f}"
+                         f"{m['reverse_rel_error']:>9.4f}{m['seconds']:>8.3f}{m['peak_mib']:>8.1f}"
+                         f"   {e['spp']:>5} {e['image_rel_error']:.4f} {e['reverse_rel_error']:.4f}"
+                         f"  {ratio:.2f}")
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "primary.json"), "w") as fh:
+        json.dump({"meta": meta(res=args.res, fd_spp=args.fd_spp, fd_seeds=args.fd_seeds),
+                   "rows": rows}, fh, indent=1)
+    with open(os.path.join(RESULTS, "primary.txt"), "w") as fh:
+        fh.write(table + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
