@@ -152,12 +152,12 @@ _integrator_cache: dict = {}
 
 
 def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True,
-                    boundary_spp: float = 0.0) -> mi.Integrator:
+                    boundary_spp: float = 0.0, shadow: bool = True) -> mi.Integrator:
     """A ``pathgrad`` integrator (cached per settings); see
     :mod:`pathgrad.integrator` for the meaning of each property."""
     ensure_variant()
     props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
-                 boundary_spp=float(boundary_spp))
+                 boundary_spp=float(boundary_spp), shadow=bool(shadow))
     key = (mi.variant(), tuple(sorted(props.items())))
     if key not in _integrator_cache:
         _integrator_cache[key] = mi.load_dict({"type": "pathgrad", **props})
@@ -179,7 +179,7 @@ def _pick_integrator(scene, integrator, **overrides):
             return own
         base = dict(max_depth=own.max_depth if own.max_depth != 0xFFFFFFFF else -1,
                     rr_depth=own.rr_depth, boundary=own.boundary,
-                    boundary_spp=own.boundary_spp)
+                    boundary_spp=own.boundary_spp, shadow=own.shadow)
     else:
         base = {}
     base.update(overrides)
@@ -299,6 +299,7 @@ def render(scene: mi.Scene | str | Mapping,
            rr_depth: int | None = None,
            boundary: bool | None = None,
            boundary_spp: float | None = None,
+           shadow: bool | None = None,
            integrator: mi.Integrator | None = None) -> mi.TensorXf:
     """Render ``scene`` differentiably.
 
@@ -328,6 +329,9 @@ def render(scene: mi.Scene | str | Mapping,
     boundary_spp : float, optional
         Boundary samples per film pixel (default: ``spp_grad``); they are
         spread over the silhouettes in view, so most pixels get none.
+    shadow : bool, optional
+        Include the shadow edges of direct illumination in the boundary term
+        (default True).
     integrator : mi.Integrator, optional
         A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
 
@@ -346,7 +350,7 @@ def render(scene: mi.Scene | str | Mapping,
             raise ValueError(f"{name} must be a positive integer (samples per pixel), got {v!r}")
     seed_grad = _derive_seed(seed) if seed_grad is None else int(seed_grad)
     integ = _pick_integrator(scene, integrator, max_depth=max_depth, rr_depth=rr_depth,
-                             boundary=boundary, boundary_spp=boundary_spp)
+                             boundary=boundary, boundary_spp=boundary_spp, shadow=shadow)
 
     if params is None:
         return integ.render(scene, sensor=sensor, seed=seed, spp=spp)

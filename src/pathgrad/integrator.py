@@ -19,6 +19,9 @@ rr_depth : int, default 5
 boundary : bool, default true
     Add the boundary (visibility) term for meshes whose vertex positions are
     differentiable (see :mod:`pathgrad.boundary.primary`).
+shadow : bool, default true
+    Within the boundary term, include shadow edges of direct illumination
+    (see :mod:`pathgrad.boundary.shadow`).
 boundary_spp : float, default 0
     Boundary samples per pixel of the film (the total is this times the
     number of pixels, spread over the silhouettes in view). 0 means: the
@@ -31,7 +34,7 @@ import drjit as dr
 import mitsuba as mi
 
 from . import interior
-from .boundary import primary
+from .boundary import primary, shadow
 
 NAME = "pathgrad"
 
@@ -132,13 +135,15 @@ class _PathgradMixin:
         if self.rr_depth <= 0:
             raise ValueError(f"pathgrad: rr_depth must be > 0, got {self.rr_depth}")
         self.boundary = bool(props.get("boundary", True))
+        self.shadow = bool(props.get("shadow", True))
         self.boundary_spp = float(props.get("boundary_spp", 0.0))
         if self.boundary_spp < 0:
             raise ValueError(f"pathgrad: boundary_spp must be >= 0, got {self.boundary_spp}")
 
     def to_string(self):
         return (f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}, "
-                f"boundary={self.boundary}, boundary_spp={self.boundary_spp}]")
+                f"boundary={self.boundary}, shadow={self.shadow}, "
+                f"boundary_spp={self.boundary_spp}]")
 
     def aov_names(self):
         return []
@@ -181,8 +186,16 @@ class _PathgradMixin:
         if not self.boundary:
             return None
         bspp = self.boundary_spp or spp
-        with dr.resume_grad():
-            return primary.estimate(scene, sensor, seed, bspp, self.max_depth, self.rr_depth)
+        with dr.resume_grad():   # grad_enabled() reads False while suspended
+            moving = primary.differentiable_meshes(scene)
+            if not moving:
+                return None
+            img = primary.estimate(scene, sensor, seed, bspp, self.max_depth, self.rr_depth)
+            if self.shadow:
+                sh = shadow.estimate(scene, sensor, seed, max(int(round(bspp)), 1), moving)
+                if sh is not None:
+                    img = sh if img is None else img + sh
+        return img
 
     def render_forward(self, scene: mi.Scene, params=None, sensor=0,
                        seed: int = 0, spp: int = 0, split: bool = False):

@@ -188,3 +188,69 @@ def edge_table(mesh: mi.Mesh) -> EdgeTable:
     _cache[id(mesh)] = (sig, table)
     return table
 
+
+# ---------------------------------------------------------------------------
+# All edges of several meshes as flat Dr.Jit arrays (per render)
+# ---------------------------------------------------------------------------
+
+def _concat(arrays, cls):
+    """Concatenate flat or 3-vector Dr.Jit arrays along their lanes."""
+    if len(arrays) == 1:
+        return arrays[0]
+    n = dr.size_v(cls)
+    if n > 0:  # nested (Point3f, ...): concatenate each component
+        return cls(*[dr.concat([a[i] for a in arrays]) for i in range(n)])
+    return dr.concat(arrays)
+
+
+class EdgeArrays:
+    """Candidate edges of all differentiable meshes, as flat arrays.
+
+    ``p0, p1``: endpoint positions (attached); ``n0, n1``: detached face
+    normals (``n1 = n0`` for open edges); ``f0, f1``: adjacent faces;
+    ``o0, o1``: detached opposite corners of the two faces; ``slot``: corner
+    slots of the endpoints in each face (for barycentrics); ``mesh``: shape
+    pointer of the edge's mesh."""
+
+    def __init__(self, meshes):
+        cols = {k: [] for k in ("p0", "p1", "n0", "n1", "o0", "o1", "f0", "f1", "open",
+                                "crease", "closed", "slot", "mesh")}
+        self.shapes = mi.ShapePtr(meshes)
+        for m_index, mesh in enumerate(meshes):
+            t = edge_table(mesh)
+            if t.count == 0:
+                continue
+            pos = mesh.vertex_positions_buffer()
+            faces = mesh.faces_buffer()
+            u32 = lambda a: mi.UInt32(np.asarray(a, np.uint32))  # noqa: E731
+            f1 = np.where(t.f1 >= 0, t.f1, t.f0)
+            cols["p0"].append(dr.gather(mi.Point3f, pos, u32(t.v0)))
+            cols["p1"].append(dr.gather(mi.Point3f, pos, u32(t.v1)))
+            with dr.suspend_grad():
+                for k, f in ((0, t.f0), (1, f1)):
+                    corner = [dr.gather(mi.Point3f, dr.detach(pos),
+                                        dr.gather(mi.UInt32, faces, u32(3 * f + j)))
+                              for j in range(3)]
+                    cols[f"n{k}"].append(dr.cross(corner[1] - corner[0], corner[2] - corner[0]))
+                    opp = 3 - t.local[:, k, 0] - t.local[:, k, 1]
+                    cols[f"o{k}"].append(dr.gather(mi.Point3f, dr.detach(pos),
+                                                   dr.gather(mi.UInt32, faces, u32(3 * f + opp))))
+            cols["f0"].append(u32(t.f0))
+            cols["f1"].append(u32(f1))
+            cols["open"].append(mi.Bool(t.f1 < 0))
+            # shading normals jump across every edge of a flat-shaded mesh,
+            # and across the seams of one with split vertex normals
+            flat = not mesh.has_vertex_normals()
+            cols["crease"].append(mi.Bool((t.f1 >= 0) & (flat | t.seam)))
+            closed = t.n_open == 0 and t.n_nonmanifold == 0
+            cols["closed"].append(mi.Bool(np.full(t.count, closed)))
+            cols["slot"].append(u32(t.local.reshape(-1, 4) @ np.array([1, 4, 16, 64])))
+            cols["mesh"].append(mi.UInt32(np.full(t.count, m_index, np.uint32)))
+        self.count = sum(dr.width(a) for a in cols["p0"])
+        if not self.count:
+            return
+        types = dict(p0=mi.Point3f, p1=mi.Point3f, n0=mi.Vector3f, n1=mi.Vector3f,
+                     o0=mi.Point3f, o1=mi.Point3f, f0=mi.UInt32, f1=mi.UInt32, open=mi.Bool,
+                     crease=mi.Bool, closed=mi.Bool, slot=mi.UInt32, mesh=mi.UInt32)
+        for k, v in cols.items():
+            setattr(self, k, _concat(v, types[k]))
