@@ -34,7 +34,7 @@ import drjit as dr
 import mitsuba as mi
 
 from . import interior
-from .boundary import primary, shadow
+from .boundary import primary, shadow, shadow_delta
 
 NAME = "pathgrad"
 
@@ -188,13 +188,22 @@ class _PathgradMixin:
         bspp = self.boundary_spp or spp
         with dr.resume_grad():   # grad_enabled() reads False while suspended
             moving = primary.differentiable_meshes(scene)
-            if not moving:
+            lights_move = self.shadow and any(
+                dr.grad_enabled(shadow_delta._light_position(e, 1))
+                for e in shadow_delta.delta_lights(scene))
+            if not moving and not lights_move:
                 return None
-            img = primary.estimate(scene, sensor, seed, bspp, self.max_depth, self.rr_depth)
+            terms = [primary.estimate(scene, sensor, seed, bspp, self.max_depth, self.rr_depth)]
             if self.shadow:
-                sh = shadow.estimate(scene, sensor, seed, max(int(round(bspp)), 1), moving)
-                if sh is not None:
-                    img = sh if img is None else img + sh
+                terms.append(shadow.estimate(scene, sensor, seed, max(int(round(bspp)), 1), moving))
+                terms.append(shadow_delta.estimate(scene, sensor, seed, bspp, self.max_depth,
+                                                   self.rr_depth, moving))
+            terms = [t for t in terms if t is not None]
+            if not terms:
+                return None
+            img = terms[0]
+            for t in terms[1:]:
+                img = img + t      # (inside resume_grad: a suspended sum would detach)
         return img
 
     def render_forward(self, scene: mi.Scene, params=None, sensor=0,
@@ -214,7 +223,7 @@ class _PathgradMixin:
             bimg = self._boundary_image(scene, sensor, seed, spp)
             if bimg is not None:
                 with dr.resume_grad():
-                    bimg = dr.forward_to(bimg)
+                    bimg = dr.forward_to(bimg, flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
                 dr.eval(bimg)
             else:
                 bimg = dr.zeros(mi.TensorXf, img.shape)
@@ -238,7 +247,8 @@ class _PathgradMixin:
             bimg = self._boundary_image(scene, sensor, seed, spp)
             if bimg is not None:
                 with dr.resume_grad():
-                    dr.backward_from(bimg * grad_in)
+                    dr.backward_from(bimg * grad_in,
+                                     flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
                 dr.eval()
 
     @staticmethod

@@ -11,7 +11,7 @@ import mitsuba as mi
 from . import shapes
 from .api import load_scene
 
-__all__ = ["diffuse", "object_scene", "floor_scene"]
+__all__ = ["diffuse", "object_scene", "floor_scene", "shadow_scene"]
 
 
 def object_scene(shapes: dict, *, res: int = 32, rfilter: str = "box", sample_border=False,
@@ -64,3 +64,54 @@ def floor_scene(res: int = 32, max_depth: int = 3):
                  "to_world": T().translate([-1, 2, -1]).rotate([1, 0, 0], 90).scale(0.5),
                  "emitter": {"type": "area", "radiance": {"type": "rgb", "value": 8}}},
     })
+
+
+def shadow_scene(light: str = "area", *, res: int = 32, occluder_center=(0.8, 1.2, 0.0),
+                 camera_x: float | None = None, wall: bool = False, max_depth: int = 2):
+    """A floor (8 x 8, y = 0) with an occluder (flat icosphere, radius 0.4)
+    between it and a light; the camera looks straight down at a patch of the
+    floor in the shadow's edge and sees neither the light nor the occluder.
+
+    ``light``: ``'area'`` (a 0.8 x 0.8 mesh rectangle at y = 2.5 facing down,
+    key ``light.vertex_positions``), ``'point'`` (key ``lamp``) or ``'env'``
+    (the lat-long map ``scenes/textures/sky.exr``, bright spot overhead-ish).
+    ``wall``: add a vertical 1 x 1 rectangle standing on the floor at x = 1.2
+    (key ``wall``), lit from above, which shades the floor next to it; the
+    camera then sees both.
+    """
+    import os
+    import numpy as np
+    T = mi.ScalarTransform4f
+    d = {"type": "scene",
+         "integrator": {"type": "pathgrad", "max_depth": max_depth},
+         "floor": shapes.grid(4, 8.0, name="floor", smooth=False, bsdf=diffuse(0.8))}
+    if not wall:
+        d["occ"] = shapes.icosphere(1, 0.4, name="occ", center=occluder_center, smooth=False,
+                                    bsdf=diffuse(0.5))
+    else:
+        wv = np.array([[1.2, 0, -0.5], [1.2, 0, 0.5], [1.2, 1, 0.5], [1.2, 1, -0.5]])
+        d["wall"] = shapes.mesh_from_arrays("wall", wv, np.array([[0, 1, 2], [0, 2, 3]]),
+                                            smooth=False, bsdf=diffuse(0.6))
+    if light == "area":
+        lv = np.array([[-0.4, 2.5, -0.4], [0.4, 2.5, -0.4], [0.4, 2.5, 0.4], [-0.4, 2.5, 0.4]])
+        d["light"] = shapes.mesh_from_arrays(
+            "light", lv, np.array([[0, 1, 2], [0, 2, 3]]), smooth=False,
+            emitter={"type": "area", "radiance": {"type": "rgb", "value": 20}})
+        cx = 2.1 if camera_x is None else camera_x
+    elif light == "point":
+        d["lamp"] = {"type": "point", "position": [0, 2.5, 0], "intensity": {"type": "rgb", "value": 10}}
+        cx = 2.3 if camera_x is None else camera_x
+    elif light == "env":
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        d["sky"] = {"type": "envmap", "filename": os.path.join(here, "scenes", "textures", "sky.exr"),
+                    "to_world": T().rotate([0, 1, 0], 90)}
+        cx = 0.8 if camera_x is None else camera_x
+    else:
+        raise ValueError(f"light must be 'area', 'point' or 'env', got {light!r}")
+    height = 1.6 if wall else 0.7
+    d["sensor"] = {"type": "perspective", "fov": 60,
+                   "to_world": T().look_at(origin=[cx, height, 0.01], target=[cx, 0, 0], up=[0, 0, -1]),
+                   "film": {"type": "hdrfilm", "width": res, "height": res,
+                            "rfilter": {"type": "box"}, "pixel_format": "rgb"},
+                   "sampler": {"type": "independent"}}
+    return load_scene(d)

@@ -236,15 +236,19 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, samples_per_pixel: f
     V_n = dr.dot(u_att - dr.detach(u_att), normal)       # value 0, derivative V·n
     scale = dr.select(visible & (pdf_len > 0), V_n / pdf_len, 0.0)
 
-    # --- splat through the film's filter, normalise like the primal --------
-    rgb = ΔL * scale
-    channels = [rgb.x, rgb.y, rgb.z]
-    alpha = mi.has_flag(film.flags(), mi.FilmFlags.Alpha)
-    if alpha:
-        channels.append(Δα * scale)
+    return splat_film_samples(camera, film, u, ΔL * scale, Δα * scale, n)
+
+
+def splat_film_samples(camera: PinholeCamera, film, u, value: mi.Spectrum, alpha, n: int):
+    """Splat ``n`` film-space samples (positions ``u``, full-film pixels)
+    through the film's filter and divide by ``n`` times the filter's integral
+    over the sampled region, so that the image estimates
+    ``(1/W_p) ∫ k_p(u) value(u) du``. Returns a (H, W, C) tensor."""
+    channels = [value.x, value.y, value.z]
+    if mi.has_flag(film.flags(), mi.FilmFlags.Alpha):
+        channels.append(mi.Float(alpha))
     block = mi.ImageBlock(film.crop_size(), film.crop_offset(), len(channels),
                           film.rfilter(), border=False, normalize=False)
     block.put(u, channels)
     W = camera.normalisation() * n
-    img = block.tensor() / mi.TensorXf(np.repeat(W[..., None], len(channels), -1).astype(np.float32))
-    return img
+    return block.tensor() / mi.TensorXf(np.repeat(W[..., None], len(channels), -1).astype(np.float32))

@@ -123,8 +123,10 @@ def _interval(light: _PlanarLight, x, q0, q1):
     n = mi.Vector3f(light.n)
     D = dr.dot(n, mi.Point3f(light.origin) - x)
     a0, a1 = dr.dot(n, q0 - x), dr.dot(n, q1 - x)
-    # the plane must lie beyond both edge points, on the rays' side
-    ok = (a0 * D > 0) & (a1 * D > 0) & (dr.abs(D) > dr.abs(a0)) & (dr.abs(D) > dr.abs(a1))
+    # the plane must lie beyond both edge points (or through them: the
+    # light's own outline), on the rays' side
+    reach = dr.abs(D) * (1 + 1e-5)
+    ok = (a0 * D > 0) & (a1 * D > 0) & (reach >= dr.abs(a0)) & (reach >= dr.abs(a1))
     e1, e2 = mi.Vector3f(light.e1), mi.Vector3f(light.e2)
     o = mi.Point3f(light.origin)
 
@@ -198,12 +200,8 @@ def _edge_weight(c, j, x, x_moves, planar, other, active):
     silhouette (or open) seen from x and can move relative to x; else the
     angular length, seen from x, of the part of it that lies in front of a
     light."""
-    q0 = dr.gather(mi.Point3f, c.p0, j, active)
-    q1 = dr.gather(mi.Point3f, c.p1, j, active)
-    n0 = dr.gather(mi.Vector3f, c.n0, j, active)
-    n1 = dr.gather(mi.Vector3f, c.n1, j, active)
-    is_open = dr.gather(mi.Bool, c.open, j, active)
-    moves = dr.gather(mi.Bool, c.moves, j, active)
+    q0, q1, n0, n1, is_open, moves = (dr.gather(type(a), a, j, active)
+                                      for a in (c.p0, c.p1, c.n0, c.n1, c.open, c.moves))
     mid = 0.5 * (q0 + q1)
     sil = is_open | (dr.dot(n0, x - mid) * dr.dot(n1, x - mid) < 0)
     frac = mi.Float(0.0)
@@ -217,25 +215,58 @@ def _edge_weight(c, j, x, x_moves, planar, other, active):
     return dr.select(active & sil & (moves | x_moves) & dr.isfinite(w), w, 0.0)
 
 
+#: candidates examined per shading point when there are more than this many
+RIS_PROPOSALS = 64
+
+
+def _pick_edge(c, x, x_moves, planar, other, ξ, active, seed=0):
+    """One candidate edge per lane, drawn in proportion to its importance
+    w_j(x) (see :func:`_edge_weight`), by weighted reservoir sampling in a
+    single pass reusing one uniform number.
+
+    With few candidates all are examined and the probability is exact,
+    w_j / Σ w. With more, ``RIS_PROPOSALS`` of them are drawn by length and
+    resampled (resampled importance sampling, Talbot et al. 2005): the
+    returned "probability" is then w_j(x) K / Σ_k (w_k / p_k), which makes
+    ``contribution / probability`` unbiased all the same.
+
+    Returns the candidate index and that probability (0: no candidate)."""
+    ris = c.count > RIS_PROPOSALS
+    distr = rng = None
+    if ris:
+        distr = mi.DiscreteDistribution(dr.norm(c.p1 - c.p0))
+        rng = mi.PCG32(dr.width(x), mi.UInt64(seed) + 0x9E3779B97F4A7C15)
+    return _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng,
+                      RIS_PROPOSALS if ris else c.count)
+
+
 @dr.syntax
-def _pick_edge(c, x, x_moves, planar, other, ξ, active):
-    """One candidate per lane with probability w_j / Σ w (weighted reservoir
-    sampling in a single pass, one uniform number reused). Returns the
-    candidate index and its probability (0 where no candidate applies)."""
+def _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng, count):
+    ris = distr is not None
     i = mi.UInt32(0)
     total = mi.Float(0.0)
     chosen = mi.UInt32(0)
     ξ = mi.Float(ξ)
-    while dr.hint(i < c.count, label="pathgrad shadow edge reservoir"):
-        w = _edge_weight(c, i, x, x_moves, planar, other, active)
+    while dr.hint(i < count, label="pathgrad shadow edge reservoir"):
+        if dr.hint(ris, mode="scalar"):
+            j = distr.sample(rng.next_float32(), active)
+            w = _edge_weight(c, j, x, x_moves, planar, other, active) / \
+                dr.maximum(distr.eval_pmf_normalized(j, active), 1e-30)
+        else:
+            j = mi.UInt32(i)
+            w = _edge_weight(c, j, x, x_moves, planar, other, active)
         total += w
         p = dr.select(total > 0, w / total, 0.0)
         take = ξ < p
-        chosen = dr.select(take, i, chosen)
+        chosen = dr.select(take, j, chosen)
         ξ = dr.select(take, ξ / dr.maximum(p, 1e-30), (ξ - p) / dr.maximum(1 - p, 1e-30))
         i += 1
     w = _edge_weight(c, chosen, x, x_moves, planar, other, active)
-    return chosen, dr.select(total > 0, w / total, 0.0)
+    if dr.hint(ris, mode="scalar"):
+        prob = dr.select(total > 0, w * count / total, 0.0)
+    else:
+        prob = dr.select(total > 0, w / total, 0.0)
+    return chosen, prob
 
 
 def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, spp: int, moving: list):
@@ -243,7 +274,7 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, spp: int, moving: li
     boundary term at the first vertex of camera paths; None if nothing that
     can move a shadow edge is differentiable. ``moving`` lists the meshes
     whose positions carry gradients. Call with gradients enabled."""
-    from ..integrator import _camera_rays, _prepare_sampler, _splat
+    from ..integrator import _camera_rays, _prepare_sampler
 
     if not moving:
         return None
@@ -271,7 +302,7 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, spp: int, moving: li
             x_moves |= si.shape == mi.ShapePtr(m)
 
         # --- an edge (per shading point, by weighted reservoir sampling) ----
-        j, pmf = _pick_edge(cand, si.p, x_moves, planar, other, sampler.next_1d(), active)
+        j, pmf = _pick_edge(cand, si.p, x_moves, planar, other, sampler.next_1d(), active, seed)
         active &= pmf > 0
         idx = dr.gather(mi.UInt32, cand.index, j)
 
@@ -372,4 +403,17 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, spp: int, moving: li
     V_n = dr.dot(n_ω, ω_att - dr.detach(ω_att))
     contrib = dr.select(active, weight * V_n, 0.0)
 
-    return _splat(film, pos, contrib, 0.0, coalesce=spp >= 4)
+    # Splat like the primal (same positions, same filter weights, weight 1
+    # per camera sample) and divide by the detached weight sums: the ratio
+    # estimator of the primal, with a cheap derivative.
+    nc = 4 if mi.has_flag(film.flags(), mi.FilmFlags.Alpha) else 3
+    block = mi.ImageBlock(film.crop_size(), film.crop_offset(), nc + 1, film.rfilter(),
+                          border=film.sample_border(), normalize=False)
+    vals = [contrib.x, contrib.y, contrib.z] + ([mi.Float(0.0)] if nc == 4 else [])
+    block.put(pos, vals + [mi.Float(1.0)])
+    t = block.tensor()
+    b = film.rfilter().border_size() if film.sample_border() else 0
+    if b:
+        t = t[b:t.shape[0] - b, b:t.shape[1] - b, :]
+    wsum = dr.detach(t[:, :, nc:nc + 1])
+    return t[:, :, 0:nc] / dr.maximum(wsum, 1e-20)
