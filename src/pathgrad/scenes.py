@@ -74,12 +74,11 @@ def shadow_scene(light: str = "area", *, res: int = 32, occluder_center=(0.8, 1.
 
     ``light``: ``'area'`` (a 0.8 x 0.8 mesh rectangle at y = 2.5 facing down,
     key ``light.vertex_positions``), ``'point'`` (key ``lamp``) or ``'env'``
-    (the lat-long map ``scenes/textures/sky.exr``, bright spot overhead-ish).
+    (a lat-long sky made here with a bright sun near the zenith).
     ``wall``: add a vertical 1 x 1 rectangle standing on the floor at x = 1.2
     (key ``wall``), lit from above, which shades the floor next to it; the
     camera then sees both.
     """
-    import os
     import numpy as np
     T = mi.ScalarTransform4f
     d = {"type": "scene",
@@ -102,9 +101,13 @@ def shadow_scene(light: str = "area", *, res: int = 32, occluder_center=(0.8, 1.
         d["lamp"] = {"type": "point", "position": [0, 2.5, 0], "intensity": {"type": "rgb", "value": 10}}
         cx = 2.3 if camera_x is None else camera_x
     elif light == "env":
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        d["sky"] = {"type": "envmap", "filename": os.path.join(here, "scenes", "textures", "sky.exr"),
-                    "to_world": T().rotate([0, 1, 0], 90)}
+        # a dim sky with a bright sun near the zenith (lat-long, v = 0 is +y)
+        h, w = 32, 64
+        v, u = (np.mgrid[0:h, 0:w] + 0.5) / np.array([h, w])[:, None, None]
+        sky = np.stack([0.15 + 0.1 * v, 0.2 + 0.1 * v, 0.35 + 0.1 * v], -1)
+        sun = (((v - 0.06) ** 2 + ((u - 0.25) * 0.3) ** 2) < 0.05 ** 2)[..., None]
+        sky = (sky + 60.0 * sun * np.array([1.0, 0.95, 0.85])).astype(np.float32)
+        d["sky"] = {"type": "envmap", "bitmap": mi.Bitmap(sky)}
         cx = 0.8 if camera_x is None else camera_x
     else:
         raise ValueError(f"light must be 'area', 'point' or 'env', got {light!r}")

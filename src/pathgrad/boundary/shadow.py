@@ -122,19 +122,35 @@ def _interval(light: _PlanarLight, x, q0, q1):
     rectangle; empty (s_a >= s_b) if none does."""
     n = mi.Vector3f(light.n)
     D = dr.dot(n, mi.Point3f(light.origin) - x)
-    a0, a1 = dr.dot(n, q0 - x), dr.dot(n, q1 - x)
-    # the plane must lie beyond both edge points (or through them: the
-    # light's own outline), on the rays' side
-    reach = dr.abs(D) * (1 + 1e-5)
-    ok = (a0 * D > 0) & (a1 * D > 0) & (reach >= dr.abs(a0)) & (reach >= dr.abs(a1))
+    σ = dr.sign(D)
+    # heights of the edge's ends towards the light plane, as seen from x:
+    # only the part strictly above x and not beyond the plane can shadow it
+    h0, h1 = σ * dr.dot(n, q0 - x), σ * dr.dot(n, q1 - x)
+    top = dr.abs(D) * (1 + 1e-5)
+    lo_h = 1e-6 * dr.abs(D)
+    s_lo, s_hi = mi.Float(0.0), mi.Float(1.0)
+    dh = h1 - h0
+    for bound, keep_above in ((lo_h, True), (top, False)):
+        # h0 + s dh >= bound (keep_above) or <= bound
+        t = (bound - h0) / dh
+        rising = dh > 0
+        lower = keep_above == rising
+        s_lo = dr.select((dh != 0) & lower, dr.maximum(s_lo, t), s_lo)
+        s_hi = dr.select((dh != 0) & ~lower, dr.minimum(s_hi, t), s_hi)
+        bad = (dh == 0) & ((h0 < bound) if keep_above else (h0 > bound))
+        s_hi = dr.select(bad, -1.0, s_hi)
+    ok = s_lo < s_hi
+    qa, qb = dr.lerp(q0, q1, s_lo), dr.lerp(q0, q1, s_hi)
+    ha, hb = dr.lerp(h0, h1, s_lo), dr.lerp(h0, h1, s_hi)
+
     e1, e2 = mi.Vector3f(light.e1), mi.Vector3f(light.e2)
     o = mi.Point3f(light.origin)
 
-    def plane_uv(q, a):
-        p = x + (q - x) * (D / a)
+    def plane_uv(q, h):
+        p = x + (q - x) * (dr.abs(D) / h)
         return mi.Point2f(dr.dot(p - o, e1), dr.dot(p - o, e2))
 
-    P0, P1 = plane_uv(q0, a0), plane_uv(q1, a1)
+    P0, P1 = plane_uv(qa, ha), plane_uv(qb, hb)
     t0, t1 = mi.Float(0), mi.Float(1)
     d = P1 - P0
     for axis, lo, hi in ((0, light.u0, light.u1), (1, light.v0, light.v1)):
@@ -144,8 +160,8 @@ def _interval(light: _PlanarLight, x, q0, q1):
             t0 = dr.select(den < 0, dr.maximum(t0, t), t0)
             t1 = dr.select(den > 0, dr.minimum(t1, t), t1)
             t1 = dr.select((den == 0) & (num < 0), -1.0, t1)
-    # projective map between the parameter on P0P1 and on q0q1
-    to_s = lambda t: t * a0 / ((1 - t) * a1 + t * a0)  # noqa: E731
+    # projective map from the parameter on P0P1 back to the edge
+    to_s = lambda t: dr.lerp(s_lo, s_hi, t * ha / ((1 - t) * hb + t * ha))  # noqa: E731
     s_a, s_b = to_s(dr.clip(t0, 0, 1)), to_s(dr.clip(t1, 0, 1))
     valid = ok & (t0 < t1) & dr.isfinite(s_a) & dr.isfinite(s_b) & (s_b > s_a)
     return dr.select(valid, s_a, 0.0), dr.select(valid, s_b, 0.0), valid
@@ -235,7 +251,8 @@ def _pick_edge(c, x, x_moves, planar, other, ξ, active, seed=0):
     distr = rng = None
     if ris:
         distr = mi.DiscreteDistribution(dr.norm(c.p1 - c.p0))
-        rng = mi.PCG32(dr.width(x), mi.UInt64(seed) + 0x9E3779B97F4A7C15)
+        # opaque: a literal seed would compile a new kernel for every seed
+        rng = mi.PCG32(dr.width(x), dr.opaque(mi.UInt64, (seed + 0x9E3779B97F4A7C15) % 2**64))
     return _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng,
                       RIS_PROPOSALS if ris else c.count)
 
@@ -388,20 +405,35 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, spp: int, moving: li
             ray_b = mi.Ray3f(x + d * (r * (1 + 1e-3)), d)
             si_b = scene.ray_intersect(ray_b, active & ~has_face)
             Le_b = si_b.emitter(scene, active & ~has_face).eval(si_b, active & ~has_face)
-            return dr.select(has_face, Le_face, Le_b)
+            # the surface point seen on this side (None: at infinity)
+            y = dr.select(has_face, p, si_b.p)
+            finite = has_face | si_b.is_valid()
+            return dr.select(has_face, Le_face, Le_b), y, finite
 
-        ΔLe = emitted(-1.0) - emitted(+1.0)
+        Le_m, y_m, fin_m = emitted(-1.0)
+        Le_p, y_p, fin_p = emitted(+1.0)
         ctx = mi.BSDFContext()
         f = bsdf.eval(ctx, si, si.to_local(ω), active)
-        weight = cam_w * f * ΔLe * J / dr.maximum(pmf * pdf_s, 1e-30)
-        active &= dr.any(weight != 0)
+        weight = cam_w * f * J / dr.maximum(pmf * pdf_s, 1e-30)
+        active &= dr.any((Le_m != Le_p) & (weight != 0))
 
     # --- attach: motion of the direction to the edge point -----------------
+    # The interior term holds the *next vertex* of a path fixed in space
+    # (area measure), not its direction. So each side's jump moves relative
+    # to the surface point seen on that side: V = n · ∂(ω_edge − ω_side),
+    # with ω_side the direction to that (fixed) point, or a fixed direction
+    # for an environment. With a static shading point this is n · ∂ω_edge.
     p_att = dr.lerp(dr.gather(mi.Point3f, edges.p0, idx), dr.gather(mi.Point3f, edges.p1, idx), s)
     si_att = pi_x.compute_surface_interaction(ray, mi.RayFlags.All)   # moves along the ray
-    ω_att = dr.normalize(p_att - si_att.p)
-    V_n = dr.dot(n_ω, ω_att - dr.detach(ω_att))
-    contrib = dr.select(active, weight * V_n, 0.0)
+    x_att = si_att.p
+    ω_e = dr.normalize(p_att - x_att)
+
+    def velocity(y, finite):
+        ω_side = dr.select(finite, dr.normalize(y - x_att), ω)
+        return dr.dot(n_ω, ω_e - ω_side)
+
+    contrib = dr.select(active, weight * (Le_m * velocity(y_m, fin_m) -
+                                          Le_p * velocity(y_p, fin_p)), 0.0)
 
     # Splat like the primal (same positions, same filter weights, weight 1
     # per camera sample) and divide by the detached weight sums: the ratio
