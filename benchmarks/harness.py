@@ -174,3 +174,58 @@ def equal_time_spp(problem: Problem, integ, target_seconds: float, start_spp: in
         spp *= 2
         best = (spp, t)
     return best
+
+
+def compare(cases, make_pathgrad, make_mitsuba, *, spp, repeats, fd_spp, fd_seeds, out_name,
+            res, only=None):
+    """Run every case: FD reference, pathgrad and each Mitsuba integrator at
+    equal spp, and pathgrad at equal time with each Mitsuba integrator.
+
+    ``cases``: (name, scene, key, eps, direction) tuples; ``make_pathgrad(scene)``
+    and ``make_mitsuba(scene) -> {label: integrator}`` build the integrators.
+    Prints a table and writes ``results/<out_name>.{json,txt}``."""
+    import json
+    import sys
+    rows = []
+    for name, scene, key, eps, direction in cases:
+        if only and name not in only:
+            continue
+        print(f"... {name}", file=sys.stderr, flush=True)
+        prob = Problem(name, scene, key, eps, direction)
+        prob.fd_reference(fd_spp, fd_seeds)
+        pg = make_pathgrad(scene)
+        row = {"case": name, "spp": spp, "ref_noise": prob.ref_noise,
+               "pathgrad": prob.measure(pg, spp, repeats)}
+        for label, integ in make_mitsuba(scene).items():
+            m = prob.measure(integ, spp, repeats)
+            spp_eq, _ = equal_time_spp(prob, pg, m["seconds"], spp, repeats)
+            row[label] = m
+            row[label + " | pathgrad equal time"] = prob.measure(pg, spp_eq, repeats)
+        rows.append(row)
+
+    labels = [k for k in rows[0] if k not in ("case", "spp", "ref_noise", "pathgrad")
+              and "|" not in k] if rows else []
+    hdr = (f"{'case':<18}{'integrator':<24}{'spp':>5}{'img err':>9}{'rev err':>9}"
+           f"{'s':>8}{'MiB':>8}   equal time: pathgrad spp, img err, rev err, err ratio")
+    lines = [hdr, "-" * len(hdr)]
+    for r in rows:
+        p = r["pathgrad"]
+        lines.append(f"{r['case']:<18}{'pathgrad':<24}{p['spp']:>5}{p['image_rel_error']:>9.4f}"
+                     f"{p['reverse_rel_error']:>9.4f}{p['seconds']:>8.3f}{p['peak_mib']:>8.1f}"
+                     f"   (FD reference noise {r['ref_noise']:.4f})")
+        for label in labels:
+            m, e = r[label], r[label + " | pathgrad equal time"]
+            ratio = e["image_rel_error"] / max(m["image_rel_error"], 1e-12)
+            lines.append(f"{'':<18}{label:<24}{m['spp']:>5}{m['image_rel_error']:>9.4f}"
+                         f"{m['reverse_rel_error']:>9.4f}{m['seconds']:>8.3f}{m['peak_mib']:>8.1f}"
+                         f"   {e['spp']:>5} {e['image_rel_error']:.4f} {e['reverse_rel_error']:.4f}"
+                         f"  {ratio:.2f}")
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, out_name + ".json"), "w") as fh:
+        json.dump({"meta": meta(res=res, fd_spp=fd_spp, fd_seeds=fd_seeds, spp=spp),
+                   "rows": rows}, fh, indent=1)
+    with open(os.path.join(RESULTS, out_name + ".txt"), "w") as fh:
+        fh.write(table + "\n")
+    return rows

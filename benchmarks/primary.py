@@ -22,7 +22,6 @@ Writes ``benchmarks/results/primary.{json,txt}``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -33,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pathgrad  # noqa: E402
 from pathgrad.scenes import diffuse, object_scene  # noqa: E402
 from pathgrad.shapes import icosphere, icosphere_arrays, mesh_from_arrays  # noqa: E402
-from harness import RESULTS, Problem, equal_time_spp, meta  # noqa: E402
+from harness import compare  # noqa: E402
 
 
 def cases(res):
@@ -73,58 +72,26 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--res", type=int, default=48)
     ap.add_argument("--spp", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--fd-spp", type=int, default=16384)
     ap.add_argument("--fd-seeds", type=int, default=8)
     ap.add_argument("--cases", nargs="*")
     args = ap.parse_args(argv)
 
-    rows = []
-    for name, scene, key, eps, direction in cases(args.res):
-        if args.cases and name not in args.cases:
-            continue
-        print(f"... {name}", file=sys.stderr, flush=True)
-        prob = Problem(name, scene, key, eps, direction)
-        prob.fd_reference(args.fd_spp, args.fd_seeds)
-        depth = scene.integrator().max_depth
-        pg = pathgrad.make_integrator(max_depth=depth)
-        mitsuba = {"prb_projective": mi.load_dict({"type": "prb_projective", "max_depth": depth}),
-                   "prb_projective sppi=0": mi.load_dict({"type": "prb_projective",
-                                                          "max_depth": depth, "sppi": 0})}
-        row = {"case": name, "spp": args.spp, "ref_noise": prob.ref_noise,
-               "pathgrad": prob.measure(pg, args.spp, args.repeats)}
-        for label, integ in mitsuba.items():
-            m = prob.measure(integ, args.spp, args.repeats)
-            spp_eq, _ = equal_time_spp(prob, pg, m["seconds"], args.spp, args.repeats)
-            eq = prob.measure(pg, spp_eq, args.repeats)
-            row[label] = m
-            row[label + " | pathgrad equal time"] = eq
-        rows.append(row)
+    def make_pathgrad(scene):
+        # these scenes have primary visibility changes only: like Mitsuba's
+        # sppi=0 configuration, leave the shadow term out
+        return pathgrad.make_integrator(max_depth=scene.integrator().max_depth, shadow=False)
 
-    hdr = (f"{'case':<17}{'integrator':<23}{'spp':>5}{'img err':>9}{'rev err':>9}"
-           f"{'s':>8}{'MiB':>8}   equal time: pathgrad spp, img err, rev err, err ratio")
-    lines = [hdr, "-" * len(hdr)]
-    for r in rows:
-        p = r["pathgrad"]
-        lines.append(f"{r['case']:<17}{'pathgrad':<23}{p['spp']:>5}{p['image_rel_error']:>9.4f}"
-                     f"{p['reverse_rel_error']:>9.4f}{p['seconds']:>8.3f}{p['peak_mib']:>8.1f}"
-                     f"   (FD reference noise {r['ref_noise']:.4f})")
-        for label in ("prb_projective", "prb_projective sppi=0"):
-            m, e = r[label], r[label + " | pathgrad equal time"]
-            ratio = e["image_rel_error"] / m["image_rel_error"]
-            lines.append(f"{'':<17}{label:<23}{m['spp']:>5}{m['image_rel_error']:>9.4f}"
-                         f"{m['reverse_rel_error']:>9.4f}{m['seconds']:>8.3f}{m['peak_mib']:>8.1f}"
-                         f"   {e['spp']:>5} {e['image_rel_error']:.4f} {e['reverse_rel_error']:.4f}"
-                         f"  {ratio:.2f}")
-    table = "\n".join(lines)
-    print(table)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "primary.json"), "w") as fh:
-        json.dump({"meta": meta(res=args.res, fd_spp=args.fd_spp, fd_seeds=args.fd_seeds),
-                   "rows": rows}, fh, indent=1)
-    with open(os.path.join(RESULTS, "primary.txt"), "w") as fh:
-        fh.write(table + "\n")
-    return rows
+    def make_mitsuba(scene):
+        depth = scene.integrator().max_depth
+        return {"prb_projective": mi.load_dict({"type": "prb_projective", "max_depth": depth}),
+                "prb_projective sppi=0": mi.load_dict({"type": "prb_projective",
+                                                       "max_depth": depth, "sppi": 0})}
+
+    return compare(cases(args.res), make_pathgrad, make_mitsuba, spp=args.spp,
+                   repeats=args.repeats, fd_spp=args.fd_spp, fd_seeds=args.fd_seeds,
+                   out_name="primary", res=args.res, only=args.cases)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ from .edges import EdgeArrays
 
 #: offset of the two side rays from the edge, in pixels
 SIDE_OFFSET = 1e-3
+#: importance of creases relative to folds of the same projected length and
+#: unit sin(bend): under even lighting creases carry little, so they get less
+CREASE_SHARE = 0.5
 
 
 def differentiable_meshes(scene: mi.Scene) -> list:
@@ -107,10 +110,11 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, samples_per_pixel: f
         crease = edges.crease & (cos_bend < 1 - 1e-6) & ~(edges.closed & (s0 < 0) & (s1 < 0))
         # Importance: a fold separates unrelated surfaces (radiance difference
         # of the order of the radiance itself); across a crease the shading
-        # differs by about the bend angle, so creases get sin(angle) of the
-        # weight of a fold of the same projected length.
+        # differs by about the bend angle, so creases get CREASE_SHARE x
+        # sin(angle) of the weight of a fold of the same projected length.
         importance = dr.select(fold, 1.0,
-                               dr.select(crease, dr.sqrt(dr.maximum(1 - dr.square(cos_bend), 0)), 0.0))
+                               dr.select(crease, CREASE_SHARE * dr.sqrt(
+                                   dr.maximum(1 - dr.square(cos_bend), 0)), 0.0))
 
         # clip the 3D segment to the half-space in front of the near plane
         _, z0 = camera.project(p0)
