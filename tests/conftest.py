@@ -16,3 +16,24 @@ def scene_path(name: str) -> str:
 @pytest.fixture(scope="session")
 def cbox_path():
     return scene_path("cbox.xml")
+
+
+def check_term(scene, key, direction, eps, without: dict, *, spp=32, spp_fd=512, seeds=4,
+               tol=0.05, **kw):
+    """gradcheck with every term (must pass), then with the term switched off
+    by ``without`` (e.g. ``{'boundary': False}``) against the same finite
+    differences (must fail in both modes). Also asserts the check has power:
+    low noise, and a zero or sign-flipped gradient would fail."""
+    full = pathgrad.gradcheck(scene, key, direction, eps=eps, spp=spp, spp_fd=spp_fd,
+                              seeds=seeds, tol=tol, **kw)
+    print(full)
+    assert full.passed, str(full)
+    assert full.noise < 0.35, f"too noisy to be meaningful:\n{full}"
+    assert not full.with_ad_scaled(0).passed and not full.with_ad_scaled(-1).passed
+    if without:
+        partial = pathgrad.gradcheck(scene, key, direction, spp=spp, seeds=seeds, tol=tol,
+                                     reference=full, **without, **kw)
+        print(f"without {without}:", partial, sep="\n")
+        assert not partial.forward_ok and not partial.reverse_ok, \
+            f"the test cannot tell the term {without} is missing"
+    return full

@@ -10,32 +10,19 @@ Meshes are flat-shaded (or finely tessellated): on a coarse smooth-shaded
 mesh the shading-normal terminator adds a second discontinuity that no
 silhouette sampler sees (see docs/limits.md and test_terminator_floor).
 """
+import drjit as dr
 import numpy as np
 import mitsuba as mi
-import pytest
 
 import pathgrad
 from pathgrad.shapes import icosphere, icosphere_arrays, mesh_from_arrays
-from conftest import diffuse, object_scene, scene_path
-
-TOL = 0.05
+from conftest import check_term, diffuse, object_scene, scene_path
 
 
-def check(scene, key, direction, eps, *, spp=32, spp_fd=512, seeds=4, tol=TOL,
-          boundary_matters=True, **kw):
-    full = pathgrad.gradcheck(scene, key, direction, eps=eps, spp=spp, spp_fd=spp_fd,
-                              seeds=seeds, tol=tol, **kw)
-    print(full)
-    assert full.passed, str(full)
-    assert full.noise < 0.35, f"too noisy to be meaningful:\n{full}"
-    assert not full.with_ad_scaled(0).passed and not full.with_ad_scaled(-1).passed
-    if boundary_matters:
-        interior_only = pathgrad.gradcheck(scene, key, direction, spp=spp, seeds=seeds, tol=tol,
-                                           reference=full, boundary=False, **kw)
-        print("without boundary term:", interior_only, sep="\n")
-        assert not interior_only.forward_ok and not interior_only.reverse_ok, \
-            "the test cannot tell the boundary term is missing"
-    return full
+
+def check(scene, key, direction, eps, *, boundary_matters=True, **kw):
+    return check_term(scene, key, direction, eps, {"boundary": False} if boundary_matters else {},
+                      **kw)
 
 
 def vertex_count(scene, key):
@@ -146,7 +133,6 @@ def test_no_differentiable_geometry_costs_nothing():
     """Only a material is differentiated: the boundary estimator returns early
     and the gradient equals the interior-only one (to the rounding of
     multi-threaded atomic accumulation)."""
-    import drjit as dr
     scene = pathgrad.load_scene(scene_path("cbox.xml"), res=16)
     out = []
     for boundary in (True, False):
@@ -172,7 +158,6 @@ def test_terminator_floor():
 
 
 def test_split_terms_sum_to_total():
-    import drjit as dr
     scene = object_scene({"ball": icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2))},
                          res=16)
     params = pathgrad.parameters(scene, "ball.vertex_positions")

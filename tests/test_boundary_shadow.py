@@ -7,28 +7,14 @@ differences), and, as every gradient test, would fail for a zero or a
 sign-flipped gradient. The camera sees only the floor in the first cases, so
 primary visibility plays no part there.
 """
-import numpy as np
-import mitsuba as mi
-import pytest
 
-import pathgrad
 from pathgrad.scenes import shadow_scene
+from conftest import check_term
 
-TOL = 0.05
 
 
-def check(scene, key, direction, eps, *, spp=32, spp_fd=1024, seeds=4, **kw):
-    full = pathgrad.gradcheck(scene, key, direction, eps=eps, spp=spp, spp_fd=spp_fd,
-                              seeds=seeds, tol=TOL, **kw)
-    print(full)
-    assert full.passed, str(full)
-    assert full.noise < 0.35, f"too noisy to be meaningful:\n{full}"
-    assert not full.with_ad_scaled(0).passed and not full.with_ad_scaled(-1).passed
-    without = pathgrad.gradcheck(scene, key, direction, spp=spp, seeds=seeds, tol=TOL,
-                                 reference=full, shadow=False, **kw)
-    print("without shadow term:", without, sep="\n")
-    assert not without.forward_ok and not without.reverse_ok
-    return full
+def check(scene, key, direction, eps, *, spp_fd=1024, **kw):
+    return check_term(scene, key, direction, eps, {"shadow": False}, spp_fd=spp_fd, **kw)
 
 
 def test_occluder_translated_area_light():

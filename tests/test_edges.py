@@ -1,5 +1,4 @@
 """Edge topology: welding, open / non-manifold / degenerate cases, caching."""
-import warnings
 
 import mitsuba as mi
 import numpy as np

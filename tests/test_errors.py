@@ -5,7 +5,6 @@ import sys
 
 import drjit as dr
 import mitsuba as mi
-import numpy as np
 import pytest
 
 import pathgrad

@@ -1,6 +1,5 @@
 """Path replay keeps the adjoint pass's memory independent of path length."""
 import drjit as dr
-import mitsuba as mi
 
 import pathgrad
 from conftest import scene_path

@@ -156,12 +156,6 @@ def build_edge_table(positions: np.ndarray, faces: np.ndarray, name: str = "mesh
     return table
 
 
-def _face_normals(positions, faces, idx):
-    a, b, c = (positions[faces[idx, i]] for i in range(3))
-    n = np.cross(b - a, c - a)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
-
-
 # ---------------------------------------------------------------------------
 # Per-mesh cache (topology depends on faces only)
 # ---------------------------------------------------------------------------
