@@ -11,6 +11,7 @@ mesh the shading-normal terminator adds a second discontinuity that no
 silhouette sampler sees (see docs/limits.md and test_terminator_floor).
 """
 import drjit as dr
+import pytest
 import numpy as np
 import mitsuba as mi
 
@@ -168,3 +169,31 @@ def test_split_terms_sum_to_total():
     i = np.array(terms["interior"])
     assert np.abs(b).sum() > 10 * np.abs(i).sum()   # translation: silhouettes dominate
     np.testing.assert_allclose(np.array(terms["total"]), b + i, rtol=1e-6, atol=1e-6)
+
+
+def test_crop_window():
+    """A crop window: the boundary image covers the crop only, edges are
+    clipped to it, and samples splat with the crop offset. (The crop is set
+    when loading: Mitsuba 3.9.1's sensor does not follow a crop changed
+    later through ``mi.traverse``.)"""
+    ball = icosphere(3, 0.8, name="ball", smooth=False, bsdf=diffuse(0.2))
+    scene = object_scene({"ball": ball}, res=40, film=dict(
+        crop_offset_x=14, crop_offset_y=8, crop_width=20, crop_height=24))
+    assert tuple(pathgrad.render(scene, spp=1).shape[:2]) == (24, 20)
+    check(scene, "ball.vertex_positions", [1, 0.4, 0], eps=0.005)
+
+
+def test_orthographic_sensor_gives_clear_error():
+    T = mi.ScalarTransform4f
+    scene = pathgrad.load_scene({
+        "type": "scene", "integrator": {"type": "pathgrad"},
+        "sensor": {"type": "orthographic", "to_world": T().look_at(origin=[0, 0, 4], target=[0, 0, 0], up=[0, 1, 0]),
+                   "film": {"type": "hdrfilm", "width": 8, "height": 8}},
+        "ball": icosphere(1, 0.8, name="ball")})
+    params = pathgrad.parameters(scene, "ball.vertex_positions")
+    with pytest.raises(NotImplementedError, match="perspective"):
+        img = pathgrad.render(scene, params, spp=1)
+        dr.backward(dr.sum(img, axis=None))
+    # without the boundary term it renders
+    img = pathgrad.render(scene, params, spp=1, boundary=False)
+    dr.backward(dr.sum(img, axis=None))

@@ -16,9 +16,10 @@ __all__ = ["diffuse", "object_scene", "floor_scene", "shadow_scene"]
 
 def object_scene(shapes: dict, *, res: int = 32, rfilter: str = "box", sample_border=False,
                  env: float | None = 1.0, max_depth: int = 2, fov: float = 40.0,
-                 origin=(0, 0, 4), lights: dict | None = None):
+                 origin=(0, 0, 4), lights: dict | None = None, film: dict | None = None):
     """Objects in front of a camera at ``origin`` looking at the origin, over
-    a constant environment of radiance ``env`` (None: black background)."""
+    a constant environment of radiance ``env`` (None: black background).
+    ``film``: extra film properties (e.g. a crop window)."""
     T = mi.ScalarTransform4f
     d = {"type": "scene",
          "integrator": {"type": "pathgrad", "max_depth": max_depth},
@@ -26,7 +27,7 @@ def object_scene(shapes: dict, *, res: int = 32, rfilter: str = "box", sample_bo
                     "to_world": T().look_at(origin=list(origin), target=[0, 0, 0], up=[0, 1, 0]),
                     "film": {"type": "hdrfilm", "width": res, "height": res,
                              "rfilter": {"type": rfilter}, "pixel_format": "rgb",
-                             "sample_border": sample_border},
+                             "sample_border": sample_border, **(film or {})},
                     "sampler": {"type": "independent"}}}
     if env is not None:
         d["sky"] = {"type": "constant", "radiance": {"type": "rgb", "value": env}}
