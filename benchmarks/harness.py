@@ -162,17 +162,20 @@ class Problem:
 
 def equal_time_spp(problem: Problem, integ, target_seconds: float, start_spp: int,
                    repeats: int = 3, max_spp: int = 4096) -> tuple[int, float]:
-    """Largest power-of-two spp (>= start_spp / 8) whose time stays within
-    ``target_seconds`` (+10%, the spread of repeated timings here); returns
-    (spp, seconds)."""
+    """Largest power-of-two spp (from start_spp / 8 up) whose time stays
+    within ``target_seconds`` (+10%, the spread of repeated timings here);
+    returns (spp, seconds). Timings of small renders are noisy, so one slow
+    measurement does not end the search: it stops after two in a row."""
     spp = max(start_spp // 8, 1)
     best = (spp, problem.seconds(integ, spp, repeats))
-    while spp * 2 <= max_spp:
-        t = problem.seconds(integ, spp * 2, repeats)
-        if t > 1.1 * target_seconds:
-            break
+    over = 0
+    while spp * 2 <= max_spp and over < 2:
         spp *= 2
-        best = (spp, t)
+        t = problem.seconds(integ, spp, repeats)
+        if t <= 1.1 * target_seconds:
+            best, over = (spp, t), 0
+        else:
+            over += 1
     return best
 
 
