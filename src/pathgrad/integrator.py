@@ -35,6 +35,8 @@ import mitsuba as mi
 
 from . import interior
 from .boundary import primary, shadow, shadow_delta
+from .boundary.camera import PinholeCamera
+from .boundary.edges import EdgeArrays
 
 NAME = "pathgrad"
 
@@ -193,11 +195,16 @@ class _PathgradMixin:
                 for e in shadow_delta.delta_lights(scene))
             if not moving and not lights_move:
                 return None
-            terms = [primary.estimate(scene, sensor, seed, bspp, self.max_depth, self.rr_depth)]
+            # one edge set (all meshes) and one camera, shared by the estimators
+            meshes = [m for m in scene.shapes() if isinstance(m, mi.Mesh)]
+            edges = EdgeArrays(meshes if self.shadow else moving, moving)
+            camera = PinholeCamera(sensor)
+            terms = [primary.estimate(scene, sensor, seed, bspp, self.max_depth, self.rr_depth,
+                                      edges, camera)]
             if self.shadow:
-                terms.append(shadow.estimate(scene, sensor, seed, max(int(round(bspp)), 1), moving))
+                terms.append(shadow.estimate(scene, sensor, seed, max(int(round(bspp)), 1), edges))
                 terms.append(shadow_delta.estimate(scene, sensor, seed, bspp, self.max_depth,
-                                                   self.rr_depth, moving))
+                                                   self.rr_depth, edges, camera))
             terms = [t for t in terms if t is not None]
             if not terms:
                 return None

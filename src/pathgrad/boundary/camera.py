@@ -78,7 +78,10 @@ class PinholeCamera:
     def normalisation(self) -> np.ndarray:
         """Per-pixel denominator W_p = ∫ k_p(u) du over the sampled region,
         shape (H, W) of the crop. The primal estimate of pixel p is
-        Σ k_p(u_i) L_i / Σ k_p(u_i), whose expectation is ∫ k_p L / W_p."""
+        Σ k_p(u_i) L_i / Σ k_p(u_i), whose expectation is ∫ k_p L / W_p.
+        Computed once per camera."""
+        if getattr(self, "_norm", None) is not None:
+            return self._norm
         r = float(self.rfilter.radius())
         xs = np.linspace(-r, r, 2001)
         with dr.suspend_grad():
@@ -95,4 +98,5 @@ class PinholeCamera:
         cw, ch = (int(v) for v in self.crop_size)
         wx = axis(cw, float(self.crop_offset[0]), self.region_lo[0], self.region_hi[0])
         wy = axis(ch, float(self.crop_offset[1]), self.region_lo[1], self.region_hi[1])
-        return wy[:, None] * wx[None, :]
+        self._norm = wy[:, None] * wx[None, :]
+        return self._norm

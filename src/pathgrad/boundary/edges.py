@@ -198,18 +198,22 @@ def _concat(arrays, cls):
 
 
 class EdgeArrays:
-    """Candidate edges of all differentiable meshes, as flat arrays.
+    """The edges of several meshes, as flat arrays (built once per render and
+    shared by the boundary estimators).
 
     ``p0, p1``: endpoint positions (attached); ``n0, n1``: detached face
     normals (``n1 = n0`` for open edges); ``f0, f1``: adjacent faces;
     ``o0, o1``: detached opposite corners of the two faces; ``slot``: corner
-    slots of the endpoints in each face (for barycentrics); ``mesh``: shape
-    pointer of the edge's mesh."""
+    slots of the endpoints in each face (for barycentrics); ``mesh``: index
+    of the edge's mesh in ``shapes``; ``moves``: its mesh is in ``moving``
+    (vertex positions carry gradients)."""
 
-    def __init__(self, meshes):
+    def __init__(self, meshes, moving=()):
         cols = {k: [] for k in ("p0", "p1", "n0", "n1", "o0", "o1", "f0", "f1", "open",
-                                "crease", "closed", "slot", "mesh")}
-        self.shapes = mi.ShapePtr(meshes)
+                                "crease", "closed", "slot", "mesh", "moves")}
+        self.meshes = list(meshes)
+        self.moving = list(moving)
+        self.shapes = mi.ShapePtr(self.meshes)
         for m_index, mesh in enumerate(meshes):
             t = edge_table(mesh)
             if t.count == 0:
@@ -240,11 +244,13 @@ class EdgeArrays:
             cols["closed"].append(mi.Bool(np.full(t.count, closed)))
             cols["slot"].append(u32(t.local.reshape(-1, 4) @ np.array([1, 4, 16, 64])))
             cols["mesh"].append(mi.UInt32(np.full(t.count, m_index, np.uint32)))
+            cols["moves"].append(mi.Bool(np.full(t.count, mesh in self.moving)))
         self.count = sum(dr.width(a) for a in cols["p0"])
         if not self.count:
             return
         types = dict(p0=mi.Point3f, p1=mi.Point3f, n0=mi.Vector3f, n1=mi.Vector3f,
                      o0=mi.Point3f, o1=mi.Point3f, f0=mi.UInt32, f1=mi.UInt32, open=mi.Bool,
-                     crease=mi.Bool, closed=mi.Bool, slot=mi.UInt32, mesh=mi.UInt32)
+                     crease=mi.Bool, closed=mi.Bool, slot=mi.UInt32, mesh=mi.UInt32,
+                     moves=mi.Bool)
         for k, v in cols.items():
             setattr(self, k, _concat(v, types[k]))

@@ -83,18 +83,13 @@ def _clip_2d(a, b, lo, hi):
 
 
 def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, samples_per_pixel: float,
-             max_depth: int, rr_depth: int):
+             max_depth: int, rr_depth: int, edges: EdgeArrays, camera: PinholeCamera):
     """The primary boundary term as an image of shape (H, W, C) whose value
     is zero and whose derivative is the boundary term (forward mode:
-    ``dr.forward_to``; reverse: ``dr.backward_from(image * grad)``). Returns
-    None when no mesh of the scene has differentiable vertex positions or no
-    silhouette is in view. Must be called with gradients enabled."""
-    meshes = differentiable_meshes(scene)
-    if not meshes or samples_per_pixel <= 0:
-        return None
-    camera = PinholeCamera(sensor)
-    edges = EdgeArrays(meshes)
-    if not edges.count:
+    ``dr.forward_to``; reverse: ``dr.backward_from(image * grad)``). Only the
+    edges of moving meshes (``edges.moves``) are sampled. Returns None when
+    none is in view. Must be called with gradients enabled."""
+    if not edges.moving or not edges.count or samples_per_pixel <= 0:
         return None
     film = sensor.film()
 
@@ -130,7 +125,7 @@ def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, samples_per_pixel: f
         b, zb = camera.project(q1)
         t_lo, t_hi = _clip_2d(a, b, camera.region_lo, camera.region_hi)
         length = dr.norm(b - a) * dr.maximum(t_hi - t_lo, 0.0)
-        weight = dr.select(in_front & dr.isfinite(length), length * importance, 0.0)
+        weight = dr.select(edges.moves & in_front & dr.isfinite(length), length * importance, 0.0)
         distr = mi.DiscreteDistribution(weight)
         if not distr.sum() > 0:
             return None

@@ -182,7 +182,7 @@ class _Candidates:
     open flag, and whether the edge's mesh moves."""
 
 
-def _candidates(scene, edges: EdgeArrays, meshes, moving, planar, other):
+def _candidates(scene, edges: EdgeArrays, planar, other):
     """Per-frame filter: edges between non-coplanar faces (or open) that are
     silhouettes as seen from some corner or the centre of a planar light
     (every such edge if environments or curved lights exist)."""
@@ -207,7 +207,7 @@ def _candidates(scene, edges: EdgeArrays, meshes, moving, planar, other):
     c.count = dr.width(idx)
     g = lambda a: dr.gather(type(a), a, idx)  # noqa: E731
     c.p0, c.p1, c.n0, c.n1, c.open = g(p0), g(p1), g(edges.n0), g(edges.n1), g(edges.open)
-    c.moves = g(dr.gather(mi.Bool, mi.Bool([m in moving for m in meshes]), edges.mesh))
+    c.moves = g(edges.moves)
     return c
 
 
@@ -286,24 +286,21 @@ def _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng, count):
     return chosen, prob
 
 
-def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, spp: int, moving: list):
+def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, spp: int, edges: EdgeArrays):
     """Zero-valued image (H, W, C) whose derivative is the direct-light
-    boundary term at the first vertex of camera paths; None if nothing that
-    can move a shadow edge is differentiable. ``moving`` lists the meshes
-    whose positions carry gradients. Call with gradients enabled."""
+    boundary term at the first vertex of camera paths; None if no mesh moves
+    (``edges.moving``). ``edges`` holds the edges of all meshes of the scene.
+    Call with gradients enabled."""
     from ..integrator import _camera_rays, _prepare_sampler
 
-    if not moving:
-        return None
-    meshes = [s for s in scene.shapes() if isinstance(s, mi.Mesh)]
-    edges = EdgeArrays(meshes)
-    if not edges.count:
+    moving = edges.moving
+    if not moving or not edges.count:
         return None
     film = sensor.film()
 
     with dr.suspend_grad():
         planar, other = _light_domains(scene)
-        cand = _candidates(scene, edges, meshes, moving, planar, other)
+        cand = _candidates(scene, edges, planar, other)
         if cand is None:
             return None
 

@@ -60,17 +60,14 @@ def _light_position(emitter, n):
 
 
 def estimate(scene, sensor, seed: int, samples_per_pixel: float, max_depth: int,
-             rr_depth: int, moving: list):
+             rr_depth: int, edges: EdgeArrays, camera: PinholeCamera):
     """Zero-valued image (H, W, C) whose derivative is the hard-shadow
-    boundary term of all point/spot lights; None if there is none."""
+    boundary term of all point/spot lights; None if there is none.
+    ``edges`` holds the edges of all meshes of the scene."""
     lights = delta_lights(scene)
-    if not lights or samples_per_pixel <= 0:
+    if not lights or samples_per_pixel <= 0 or not edges.count:
         return None
-    meshes = [s for s in scene.shapes() if isinstance(s, mi.Mesh)]
-    edges = EdgeArrays(meshes)
-    if not edges.count:
-        return None
-    camera = PinholeCamera(sensor)
+    moving = edges.moving
     film = sensor.film()
     n_pixels = int(dr.prod(film.crop_size()))
     n = max(int(round(samples_per_pixel * n_pixels)), 1)
@@ -88,8 +85,7 @@ def estimate(scene, sensor, seed: int, samples_per_pixel: float, max_depth: int,
             # the light itself moves.
             with dr.resume_grad():
                 light_moves = dr.grad_enabled(_light_position(light, 1))
-            edge_moves = dr.gather(mi.Bool, mi.Bool([m in moving for m in meshes]), edges.mesh)
-            importance = dr.select(edge_moves | light_moves, 1.0, STATIC_SHARE)
+            importance = dr.select(edges.moves | light_moves, 1.0, STATIC_SHARE)
             weight = dr.select(fold, dr.norm(p1 - p0) * importance, 0.0)
             distr = mi.DiscreteDistribution(weight)
             if not distr.sum() > 0:
