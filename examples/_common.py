@@ -71,8 +71,9 @@ class Run:
                         leave=True)
         self.args = args
 
-    def log(self, loss: float, param_error: float | None = None):
-        self.loss.append(float(loss))
+    def log(self, loss, param_error: float | None = None):
+        loss = scalar(loss)
+        self.loss.append(loss)
         post = {"loss": f"{loss:.3e}"}
         if param_error is not None:
             self.param_error.append(float(param_error))
@@ -122,6 +123,11 @@ def summary(res: dict) -> str:
     if "param_error_final" in res:
         s += f", parameter error {res['param_error_initial']:.3e} -> {res['param_error_final']:.3e}"
     return s
+
+
+def scalar(x) -> float:
+    """A Python float from a one-element Dr.Jit array or tensor."""
+    return float(np.asarray(x).ravel()[0])
 
 
 def tonemap(img) -> np.ndarray:
