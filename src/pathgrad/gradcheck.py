@@ -150,6 +150,24 @@ def _rgb(img) -> np.ndarray:
     return a[..., :3] if a.shape[-1] >= 4 else a
 
 
+def _progress_hook(progress, total):
+    """``(tick, close)`` for :func:`gradcheck`'s ``progress`` argument:
+    ``tick(stage)`` after each render, ``close()`` at the end."""
+    if progress is None or progress is False:
+        return (lambda stage: None), (lambda: None)
+    if progress is True:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, desc="gradcheck", unit="render", leave=False)
+
+        def tick(stage):
+            bar.set_postfix_str(stage, refresh=False)
+            bar.update(1)
+        return tick, bar.close
+    if not callable(progress):
+        raise TypeError(f"progress must be None, True or a callable, got {progress!r}")
+    return progress, (lambda: None)
+
+
 def gradcheck(scene, key: str, direction=None, *,
               eps: float = 1e-2,
               spp: int = 64,
@@ -161,6 +179,7 @@ def gradcheck(scene, key: str, direction=None, *,
               integrator=None,
               check_step: bool = True,
               reference: GradcheckReport | None = None,
+              progress=None,
               **render_kwargs) -> GradcheckReport:
     """Check pathgrad's gradient of ``scene`` with respect to ``key`` along
     ``direction`` against central finite differences.
@@ -188,6 +207,10 @@ def gradcheck(scene, key: str, direction=None, *,
     reference : GradcheckReport, optional
         Reuse the finite differences of an earlier report (same key, direction
         and seeds), e.g. to check the same gradient with another integrator.
+    progress : None, True or callable, optional
+        ``None`` (default): silent. ``True``: a tqdm progress bar over the
+        renders. A callable is called after each render with its stage name
+        (``'fd'``, ``'fd-2eps'``, ``'forward'`` or ``'reverse'``).
     render_kwargs
         Passed to :func:`pathgrad.render` for the AD passes (``boundary``,
         ``boundary_spp``, ...).
@@ -211,11 +234,16 @@ def gradcheck(scene, key: str, direction=None, *,
         params[key] = value
         params.update()
 
-    def fd_image(step, seed):
+    n_fd = 0 if reference is not None else 2 * seeds * (2 if check_step else 1)
+    tick, close_progress = _progress_hook(progress, n_fd + 2 * seeds)
+
+    def fd_image(step, seed, stage="fd"):
         set_theta(theta0 + step * v)
         hi = _rgb(render(scene, spp=spp_fd, seed=seed, **kw))
+        tick(stage)
         set_theta(theta0 - step * v)
         lo = _rgb(render(scene, spp=spp_fd, seed=seed, **kw))
+        tick(stage)
         return (hi - lo) / (2 * step)
 
     try:
@@ -228,7 +256,8 @@ def gradcheck(scene, key: str, direction=None, *,
         else:
             fd_s = np.stack([fd_image(eps, 1000 + s) for s in range(seeds)])
             if check_step:
-                fd2 = np.mean([fd_image(2 * eps, 1000 + s) for s in range(seeds)], axis=0)
+                fd2 = np.mean([fd_image(2 * eps, 1000 + s, "fd-2eps") for s in range(seeds)],
+                              axis=0)
         timing["fd"] = time.perf_counter() - t0
 
         # forward mode: θ = θ₀ + t v, tangent dt = 1
@@ -242,6 +271,7 @@ def gradcheck(scene, key: str, direction=None, *,
             dr.forward(t)
             fwd_s.append(_rgb(dr.grad(img)))
             del img
+            tick("forward")
         fwd_s = np.stack(fwd_s)
         timing["forward"] = time.perf_counter() - t0
 
@@ -271,10 +301,12 @@ def gradcheck(scene, key: str, direction=None, *,
             rev_s.append(float(dr.sum(dr.ravel(g) * dr.ravel(v), axis=None)[0]))
             del img, leaf
             set_theta(type(theta0)(theta0))
+            tick("reverse")
         rev_s = np.array(rev_s)
         timing["reverse"] = time.perf_counter() - t0
     finally:
         set_theta(type(theta0)(theta0))
+        close_progress()
 
     fwd_dot0 = float(np.sum(fwd_s[0] * w))
     adj = abs(rev_s[0] - fwd_dot0) / (abs(fwd_dot0) or 1e-30)
