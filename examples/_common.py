@@ -23,17 +23,21 @@ def parse_args(description: str, argv=None, *, full: dict, fast: dict, extra=Non
     ``full`` and ``fast`` give the defaults of ``iters``, ``spp``, ``res``
     and ``lr`` for a real run and for ``--fast`` (the quick run the test
     suite does); flags given on the command line win over both.
-    ``extra(parser)`` adds the example's own flags.
+    ``extra(parser)`` adds the example's own flags. ``full`` and ``fast``
+    may also be functions of the parsed flags returning such a dict (for
+    defaults that depend on a mode flag).
     """
     ap = argparse.ArgumentParser(description=description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iters", type=int, help=f"optimisation steps (default {full['iters']}, "
-                                              f"--fast {fast['iters']})")
+    def default(k):
+        if callable(full):
+            return "depends on the mode"
+        return f"default {full[k]}, --fast {fast[k]}"
+    ap.add_argument("--iters", type=int, help=f"optimisation steps ({default('iters')})")
     ap.add_argument("--spp", type=int, help=f"samples per pixel of each optimisation render "
-                                            f"(default {full['spp']}, --fast {fast['spp']})")
-    ap.add_argument("--res", type=int, help=f"image width = height in pixels "
-                                            f"(default {full['res']}, --fast {fast['res']})")
-    ap.add_argument("--lr", type=float, help=f"Adam learning rate (default {full['lr']})")
+                                            f"({default('spp')})")
+    ap.add_argument("--res", type=int, help=f"image width = height in pixels ({default('res')})")
+    ap.add_argument("--lr", type=float, help=f"Adam learning rate ({default('lr')})")
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the renders and of any random initialisation (default 0); "
                          "the same seed gives the same run")
@@ -46,6 +50,8 @@ def parse_args(description: str, argv=None, *, full: dict, fast: dict, extra=Non
         extra(ap)
     args = ap.parse_args(argv)
     defaults = fast if args.fast else full
+    if callable(defaults):
+        defaults = defaults(args)
     for k, v in defaults.items():
         if getattr(args, k, None) is None:
             setattr(args, k, v)
