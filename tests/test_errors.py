@@ -65,6 +65,23 @@ def _run(code, **env):
                           env=e, timeout=120)
 
 
+def test_spectral_and_polarized_variants_refused():
+    for name in ("llvm_ad_spectral", "llvm_ad_spectral_polarized"):
+        with pytest.raises(pathgrad.VariantError, match="RGB and mono"):
+            pathgrad.check_variant(name)
+
+
+def test_all_parameters_of_a_scene():
+    # selecting every differentiable key used to fail in update() (KeyError on
+    # a transform read while filtering)
+    scene = pathgrad.load_scene(scene_path("cbox.xml"), res=8)
+    params = pathgrad.parameters(scene)
+    assert "red.reflectance.value" in params.keys() and "ball.to_world" not in params.keys()
+    img = pathgrad.render(scene, params, spp=1)
+    dr.backward(dr.mean(img, axis=None))
+    assert dr.all(dr.grad(params["red.reflectance.value"]) != 0)
+
+
 def test_scalar_variant_in_environment():
     r = _run("import pathgrad", PATHGRAD_VARIANT="scalar_rgb")
     assert r.returncode != 0 and "scalar variant" in r.stderr

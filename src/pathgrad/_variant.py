@@ -56,8 +56,10 @@ def check_variant(name: str | None = None) -> str:
         raise VariantError(
             f"Mitsuba variant '{name}' has no automatic differentiation; use an "
             "'*_ad_*' variant such as 'llvm_ad_rgb'.")
-    if "polarized" in name:
-        raise VariantError(f"Polarized variants ('{name}') are not supported by pathgrad.")
+    if "polarized" in name or "spectral" in name:
+        raise VariantError(
+            f"Variant '{name}' is not supported: pathgrad renders RGB and mono "
+            "variants only. Use 'llvm_ad_rgb' or 'cuda_ad_rgb' (or '*_ad_mono').")
     if name.startswith("llvm"):
         _check_llvm()
     elif name.startswith("cuda") and not dr.has_backend(dr.JitBackend.CUDA):
@@ -73,7 +75,7 @@ def default_variant() -> str:
         if env not in mi.variants():
             raise VariantError(
                 f"{ENV_VAR}={env!r} is not a Mitsuba variant; choose one of "
-                f"{[v for v in mi.variants() if '_ad_' in v]}.")
+                f"{[v for v in mi.variants() if '_ad_' in v and ('rgb' in v or 'mono' in v) and 'polarized' not in v]}.")
         return env
     if dr.has_backend(dr.JitBackend.CUDA) and "cuda_ad_rgb" in mi.variants():
         return "cuda_ad_rgb"

@@ -87,6 +87,10 @@ def parameters(scene: mi.Scene, keys: str | Iterable[str] | None = None,
     params = mi.traverse(scene)
     if keys is None:
         keys = [k for k in params.keys() if _is_differentiable(params, k)]
+        # reading every value marks some (e.g. transforms) as touched, and a
+        # later update() would then look for keys that keep() dropped: select
+        # from a fresh traversal instead
+        params = mi.traverse(scene)
     elif isinstance(keys, str):
         keys = [keys]
     keys = list(keys)
@@ -94,7 +98,8 @@ def parameters(scene: mi.Scene, keys: str | Iterable[str] | None = None,
         if key not in params:
             raise ParameterError(f"Unknown scene parameter '{key}'."
                                  + _close_matches(key, params.keys())
-                                 + " List them all with pathgrad.parameters(scene).keys().")
+                                 + " List them all with mi.traverse(scene).keys() (differentiable ones: "
+                                   "pathgrad.parameters(scene, enable_grad=False).keys()).")
         if not _is_differentiable(params, key):
             raise ParameterError(
                 f"Scene parameter '{key}' is not differentiable (it is "
@@ -270,6 +275,8 @@ def gradient_images(scene: mi.Scene, params: mi.SceneParameters, tangents: Mappi
     """
     ensure_variant()
     scene = load_scene(scene)
+    if not isinstance(spp, int) or spp <= 0:
+        raise ValueError(f"spp must be a positive integer (samples per pixel), got {spp!r}")
     integ = _pick_integrator(scene, integrator, **integrator_props)
     for key in tangents:
         if key not in params:

@@ -190,8 +190,9 @@ def gradcheck(scene, key: str, direction=None, *,
     key : str
         Parameter key as in ``mi.traverse(scene)``.
     direction : None, float, sequence or array
-        Perturbation direction v (default: all ones). For ``*.vertex_positions``
-        a 3-vector is a rigid translation.
+        Perturbation direction v (default: all ones). A 3-vector given for a
+        parameter of 3n values is repeated n times: for ``*.vertex_positions``
+        that is a rigid translation.
     eps : float
         Finite-difference step, in the parameter's units. For geometry choose
         one that moves silhouettes by about 0.05-0.1 pixel.

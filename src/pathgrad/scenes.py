@@ -37,6 +37,7 @@ def object_scene(shapes: dict, *, res: int = 32, rfilter: str = "box", sample_bo
 
 
 def diffuse(r, g=None, b=None):
+    """A ``diffuse`` BSDF dict with RGB albedo (r, g, b); grey when only ``r`` is given."""
     return {"type": "diffuse", "reflectance": {"type": "rgb",
                                                "value": [r, r if g is None else g, r if b is None else b]}}
 
