@@ -92,6 +92,7 @@ def main(argv=None) -> dict:
     return run.finish(
         [[target, initial, final]],
         results={"true": truth, "initial": first_values, "recovered": values,
+                 "param_error_start": param_error(first_values, truth),
                  "per_parameter_error": {k: float(np.linalg.norm(values[k] - truth[k]) /
                                                   np.linalg.norm(truth[k])) for k in truth}},
         param_label="mean relative parameter error")
