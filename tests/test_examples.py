@@ -5,7 +5,6 @@ import importlib.util
 import json
 import os
 
-import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
