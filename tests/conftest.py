@@ -13,6 +13,20 @@ def scene_path(name: str) -> str:
     return os.path.join(SCENES, name)
 
 
+EXAMPLES = os.path.join(os.path.dirname(SCENES), "examples")
+
+
+def load_example(name: str):
+    """Import ``examples/<name>.py`` as a module (the examples are scripts,
+    not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"example_{name}",
+                                                  os.path.join(EXAMPLES, name + ".py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="session")
 def cbox_path():
     return scene_path("cbox.xml")

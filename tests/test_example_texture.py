@@ -1,10 +1,10 @@
 """examples/texture_recovery.py converges in its --fast mode (what CI runs)."""
-import importlib.util
 import json
 import os
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "examples", "texture_recovery.py")
+from conftest import EXAMPLES, load_example  # noqa: E402
+
+EXAMPLE = os.path.join(EXAMPLES, "texture_recovery.py")
 
 # Measured --fast runs (32x32 texels, 3 views of 64x64, 16 spp, 80 steps, 2-core CPU),
 # seeds 0/1/2: loss 8.78e-3/8.72e-3/8.69e-3 -> 1.10e-3/1.12e-3/1.11e-3 (falls 7.8-8.0x;
@@ -15,10 +15,7 @@ TEXEL_RMSE_BOUND = 0.07  # param_error_final <= TEXEL_RMSE_BOUND
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("example_texture_recovery", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("texture_recovery")
 
 
 def test_texture_recovery_fast(tmp_path):

@@ -1,6 +1,5 @@
 """examples/neural_texture_torch.py (a torch MLP texture trained through
 pathgrad via dr.wrap) converges in its --fast mode (what CI runs)."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,8 +7,9 @@ import sys
 
 import pytest
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "examples", "neural_texture_torch.py")
+from conftest import EXAMPLES, load_example  # noqa: E402
+
+EXAMPLE = os.path.join(EXAMPLES, "neural_texture_torch.py")
 
 # Measured --fast runs (32x32 texels, 3 views of 64x64, 16 spp, 80 steps, 2-core CPU),
 # seeds 0/1/2: loss 8.78e-3/8.72e-3/8.69e-3 -> 1.14e-3/1.17e-3/1.15e-3 (falls 7.5-7.7x;
@@ -20,10 +20,7 @@ TEXEL_RMSE_BOUND = 0.07  # param_error_final <= TEXEL_RMSE_BOUND
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("example_neural_texture_torch", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_example("neural_texture_torch")
 
 
 def test_neural_texture_torch_fast(tmp_path):

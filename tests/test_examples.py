@@ -1,19 +1,9 @@
 """Each example's --fast mode converges: the loss falls by a stated factor and
 the parameter error ends below a stated bound (figures measured on 2 cores
 are given next to each bound)."""
-import importlib.util
 import json
-import os
 
-
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, name + ".py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from conftest import load_example
 
 
 def run_fast(name, tmp_path, *extra):

@@ -36,72 +36,29 @@ class CLIError(Exception):
 # usage message and exit status 2)
 # --------------------------------------------------------------------------
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
-    return v
+def _number(parse, valid, what: str):
+    """An argparse type: ``parse(text)`` must succeed and ``valid(value)`` hold,
+    else the message says ``what`` was expected."""
+    def convert(text: str):
+        try:
+            v = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not valid(v):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return v
+    return convert
 
 
-def _seeds_count(text: str) -> int:
-    v = _positive_int(text)
-    if v < 2:
-        raise argparse.ArgumentTypeError(
-            f"needs at least 2 seeds (their spread gives the noise level), got {v}")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if not 0 <= v <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2^32-1, got {v}")
-    return v
-
-
-def _max_depth(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1 and v != -1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 (or -1 for unlimited), got {v}")
-    return v
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return v
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (v >= 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return v
+_positive_int = _number(int, lambda v: v > 0, "a positive integer")
+_non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+_max_depth = _number(int, lambda v: v >= 1 or v == -1, "an integer >= 1 (or -1 for unlimited)")
+_seed = _number(lambda t: int(t, 0), lambda v: 0 <= v <= MAX_SEED,
+                "an integer seed between 0 and 2^32-1")
+_positive_float = _number(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+_non_negative_float = _number(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
+_seeds_count = _number(int, lambda v: v >= 2,
+                       "at least 2 seeds (their spread gives the noise level)")
 
 
 def _float_list(text: str) -> list[float]:
