@@ -131,6 +131,14 @@ def summary(res: dict) -> str:
     return s
 
 
+def learning_rate(lr: float, it: int, iters: int) -> float:
+    """``lr`` for the first half of a run of ``iters`` steps, then a cosine
+    decay to ``lr / 10`` at the end: smaller late steps average out the Monte
+    Carlo noise of the gradients."""
+    t = max(0.0, (it - iters / 2) / (iters / 2))
+    return lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t)))
+
+
 def scalar(x) -> float:
     """A Python float from a one-element Dr.Jit array or tensor."""
     return float(np.asarray(x).ravel()[0])

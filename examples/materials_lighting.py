@@ -79,6 +79,7 @@ def main(argv=None) -> dict:
     initial = pathgrad.render(scene, spp=args.target_spp, seed=10**6 + args.seed)
     first_values = current()
     for it in range(args.iters):
+        opt.set_learning_rate(_common.learning_rate(args.lr, it, args.iters))
         img = pathgrad.render(scene, params, spp=args.spp, seed=args.seed * 100003 + it)
         loss = dr.mean(dr.square(img - target), axis=None)
         dr.backward(loss)

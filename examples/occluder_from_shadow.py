@@ -14,7 +14,7 @@ Two modes:
                     the Laplacian parametrisation of "Large steps in inverse
                     rendering of geometry" (pathgrad.largesteps).
 
-    python examples/occluder_from_shadow.py                  # position, 96 px, ~1 min
+    python examples/occluder_from_shadow.py                  # position, 96 px, ~50 s
     python examples/occluder_from_shadow.py --mode vertices    # 64 px, ~2 min
     python examples/occluder_from_shadow.py --fast [--mode vertices]   # what the tests run
 
@@ -116,16 +116,19 @@ def main(argv=None) -> dict:
                              "default 3 = 642 vertices, --fast 2 = 162)")
         ap.add_argument("--lam", type=float, default=30.0,
                         help="smoothing strength λ of the large-steps parametrisation (default 30)")
-        ap.add_argument("--target-spp", type=int, default=256,
-                        help="samples per pixel of the target image (default 256)")
+        ap.add_argument("--no-boundary", action="store_true",
+                        help="drop pathgrad's boundary term: the occluder then gets no "
+                             "gradient at all (it is hidden), and nothing moves")
+        ap.add_argument("--target-spp", type=int, default=1024,
+                        help="samples per pixel of the target image (default 1024)")
 
     def full(a):
         return (dict(iters=200, spp=16, res=64, lr=0.01) if a.mode == "vertices"
                 else dict(iters=150, spp=16, res=96, lr=0.03))
 
     def fast(a):
-        return (dict(iters=80, spp=8, res=40, lr=0.015) if a.mode == "vertices"
-                else dict(iters=80, spp=8, res=40, lr=0.05))
+        return (dict(iters=80, spp=16, res=40, lr=0.015) if a.mode == "vertices"
+                else dict(iters=80, spp=16, res=40, lr=0.05))
 
     args = _common.parse_args(__doc__, argv, full=full, fast=fast, extra=extra)
     vertices_mode = args.mode == "vertices"
@@ -177,7 +180,9 @@ def main(argv=None) -> dict:
     initial_over = pathgrad.render(scene, spp=64, seed=10**6, sensor=1)
     err0 = error()
     for it in range(args.iters):
-        img = pathgrad.render(scene, params, spp=args.spp, seed=args.seed * 100003 + it)
+        opt.set_learning_rate(_common.learning_rate(args.lr, it, args.iters))
+        img = pathgrad.render(scene, params, spp=args.spp, seed=args.seed * 100003 + it,
+                              boundary=not args.no_boundary)
         loss = dr.mean(dr.square(img - target), axis=None)
         dr.backward(loss)
         opt.step()

@@ -194,7 +194,7 @@ def main(argv=None) -> dict:
         ls = LargeSteps(v, f, lam=args.lam)
         opt = mi.ad.Adam(lr=args.lr, uniform=True)
         opt["u"] = ls.to_differential(mi.Float(v.astype(np.float32).ravel()))
-        for _ in range(n_it):
+        for _ in range(n_it):   # (a decaying learning rate measured slower here)
             params[KEY] = ls.from_differential(opt["u"])
             params.update()
             # Sum the views' losses and differentiate once: each render is one

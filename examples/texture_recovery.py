@@ -148,11 +148,7 @@ def show_texture(tex: np.ndarray) -> np.ndarray:
     return np.flipud(np.asarray(tex))
 
 
-def learning_rate(lr: float, it: int, iters: int) -> float:
-    """``lr`` for the first half of the run, then a cosine decay to ``lr / 10``
-    (smaller steps average out the Monte Carlo noise of the gradients)."""
-    t = max(0.0, (it - iters / 2) / (iters / 2))
-    return lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * t)))
+learning_rate = _common.learning_rate   # (the torch example imports it from here)
 
 
 def image_mse(img, target):

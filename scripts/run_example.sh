@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run an example (default: the main one, wall albedos and
-# light of the Cornell box from one image, ~40 s). Optionally name another:
+# light of the Cornell box from one image, ~30 s). Optionally name another:
 #   bash scripts/run_example.sh shape_reconstruction --fast
 # Names: materials_lighting, occluder_from_shadow, shape_reconstruction,
 # texture_recovery, neural_texture_torch, render_and_gradient. Other

@@ -16,34 +16,44 @@ def run_fast(name, tmp_path, *extra):
 
 
 def test_materials_lighting(tmp_path):
-    # measured (150 steps, 24 px, 4 spp): loss 1.26 -> 0.18, parameter error 0.81 -> 0.044
+    # measured (150 steps, 24 px, 4 spp), seeds 0/1/2: loss 1.26 -> 0.17-0.19,
+    # parameter error 0.79 -> 0.023 / 0.020 / 0.029
     res = run_fast("materials_lighting", tmp_path)
     assert res["loss_final"] < res["loss_initial"] / 4
-    assert res["param_error_final"] < 0.12
+    assert res["param_error_final"] < 0.07
     assert (tmp_path / "final.exr").is_file()
 
 
 def test_occluder_position(tmp_path):
-    # measured (80 steps, 40 px, 8 spp): loss 2.1e-3 -> 5.7e-4 (noise floor),
-    # centre error 0.48 m -> 0.007 m
+    # measured (80 steps, 40 px, 16 spp), seeds 0/1/2: loss 1.8e-3 -> 2.8e-4 (noise
+    # floor), centre error 0.50 m -> 0.020 / 0.016 / 0.011 m
     res = run_fast("occluder_from_shadow", tmp_path)
-    assert res["loss_final"] < res["loss_initial"] / 2.5
+    assert res["loss_final"] < res["loss_initial"] / 4
     assert res["param_error_final"] < 0.05
     assert (tmp_path / "occluder.ply").is_file()
 
 
+def test_occluder_needs_the_boundary_term(tmp_path):
+    # the occluder is hidden from the camera: without the boundary term its
+    # gradient is zero and the optimisation cannot move it (the test above
+    # can therefore fail when the shadow term is missing)
+    res = run_fast("occluder_from_shadow", tmp_path, "--no-boundary", "--iters", "10")
+    assert abs(res["param_error_final"] - res["param_error_start"]) < 1e-6
+
+
 def test_occluder_vertices(tmp_path):
-    # measured (80 steps, 162 vertices, 40 px, 8 spp): loss 2.2e-3 -> 7.4e-4,
-    # footprint Chamfer distance 0.25 m -> 0.072 m
+    # measured (80 steps, 162 vertices, 40 px, 16 spp), seeds 0/1/2: loss 1.9e-3 ->
+    # 4.8e-4, footprint Chamfer distance 0.24 m -> 0.076 / 0.077 / 0.077 m
     res = run_fast("occluder_from_shadow", tmp_path, "--mode", "vertices")
-    assert res["loss_final"] < res["loss_initial"] / 2
+    assert res["loss_final"] < res["loss_initial"] / 2.5
     assert res["param_error_final"] < 0.12
     assert res["param_error_final"] < res["param_error_start"] / 2
 
 
 def test_shape_reconstruction(tmp_path):
-    # measured (60 steps, 8 views, 32 px, 4 spp, 162 vertices): loss 9.8e-3 -> 2.1e-3,
-    # mean distance to the target surface 0.057 m -> 0.015 m (a 162-vertex mesh
+    # measured (60 steps, 8 views, 32 px, 4 spp, 162 vertices), seeds 0/1/2: loss
+    # 9.8e-3 -> 2.0e-3, mean distance to the target surface 0.057 m -> 0.0155 /
+    # 0.0162 / 0.0160 m (a 162-vertex mesh
     # cannot get below about 0.012 m)
     res = run_fast("shape_reconstruction", tmp_path)
     assert res["loss_final"] < res["loss_initial"] / 3
