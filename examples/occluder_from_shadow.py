@@ -15,7 +15,7 @@ Two modes:
                     rendering of geometry" (pathgrad.largesteps).
 
     python examples/occluder_from_shadow.py                  # position, 96 px, ~50 s
-    python examples/occluder_from_shadow.py --mode vertices    # 64 px, ~2 min
+    python examples/occluder_from_shadow.py --mode vertices    # 64 px, ~40 s
     python examples/occluder_from_shadow.py --fast [--mode vertices]   # what the tests run
 
 Writes to --out (default out/occluder_from_shadow_<mode>):
