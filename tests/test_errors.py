@@ -109,9 +109,15 @@ def test_missing_libllvm_gives_clear_error():
     assert "none was found" in r.stderr
 
 
-def test_bad_integrator_properties():
+def test_bad_integrator_properties(cbox):
     with pytest.raises(Exception, match="max_depth"):
         mi.load_dict({"type": "pathgrad", "max_depth": -5})
+    # through the Python API: a plain ValueError that says what is allowed
+    for kw, msg in ((dict(max_depth=-5), "max_depth must be -1"),
+                    (dict(rr_depth=0), "rr_depth must be > 0"),
+                    (dict(boundary_spp=-1), "boundary_spp must be >= 0")):
+        with pytest.raises(ValueError, match=msg):
+            pathgrad.render(cbox, spp=1, **kw)
 
 
 def test_sensor_index_out_of_range(cbox):

@@ -163,6 +163,9 @@ def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True
     ensure_variant()
     props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
                  boundary_spp=float(boundary_spp), shadow=bool(shadow))
+    # check here too: inside Mitsuba's plugin loader the error arrives wrapped
+    from .integrator import check_properties
+    check_properties(props["max_depth"], props["rr_depth"], props["boundary_spp"])
     key = (mi.variant(), tuple(sorted(props.items())))
     if key not in _integrator_cache:
         _integrator_cache[key] = mi.load_dict({"type": "pathgrad", **props})

@@ -118,6 +118,16 @@ def _splat(film: mi.Film, pos, value: mi.Spectrum, alpha, weight=1.0, coalesce=T
 # The integrator
 # --------------------------------------------------------------------------
 
+def check_properties(max_depth, rr_depth, boundary_spp) -> None:
+    """Raise ValueError (saying what is allowed) for bad integrator settings."""
+    if max_depth < 0 and max_depth != -1:
+        raise ValueError(f"pathgrad: max_depth must be -1 (unbounded) or >= 0, got {max_depth}")
+    if rr_depth <= 0:
+        raise ValueError(f"pathgrad: rr_depth must be > 0, got {rr_depth}")
+    if boundary_spp < 0:
+        raise ValueError(f"pathgrad: boundary_spp must be >= 0, got {boundary_spp}")
+
+
 class _PathgradMixin:
     """Interior term by path replay (see :mod:`pathgrad.interior`).
 
@@ -129,18 +139,12 @@ class _PathgradMixin:
         props = props if props is not None else mi.Properties()
         mi.CppADIntegrator.__init__(self, props)
         max_depth = props.get("max_depth", 6)
-        if max_depth < 0 and max_depth != -1:
-            raise ValueError("pathgrad: max_depth must be -1 (unbounded) or >= 0, "
-                             f"got {max_depth}")
-        self.max_depth = 0xFFFFFFFF if max_depth == -1 else int(max_depth)
         self.rr_depth = int(props.get("rr_depth", 5))
-        if self.rr_depth <= 0:
-            raise ValueError(f"pathgrad: rr_depth must be > 0, got {self.rr_depth}")
+        self.boundary_spp = float(props.get("boundary_spp", 0.0))
+        check_properties(max_depth, self.rr_depth, self.boundary_spp)
+        self.max_depth = 0xFFFFFFFF if max_depth == -1 else int(max_depth)
         self.boundary = bool(props.get("boundary", True))
         self.shadow = bool(props.get("shadow", True))
-        self.boundary_spp = float(props.get("boundary_spp", 0.0))
-        if self.boundary_spp < 0:
-            raise ValueError(f"pathgrad: boundary_spp must be >= 0, got {self.boundary_spp}")
 
     def to_string(self):
         return (f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}, "
