@@ -146,9 +146,8 @@ def scalar(x) -> float:
 
 def tonemap(img) -> np.ndarray:
     """Linear RGB -> sRGB in [0, 1] (clipped), as a numpy (H, W, 3) array."""
-    a = np.asarray(np.array(img), np.float32)[..., :3]
-    a = np.where(a <= 0.0031308, 12.92 * a, 1.055 * np.power(np.maximum(a, 0), 1 / 2.4) - 0.055)
-    return np.clip(a, 0, 1)
+    from pathgrad.imageio_utils import to_srgb
+    return to_srgb(img)
 
 
 def save_comparison(path: str, rows, col_titles, row_titles=None):

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-__all__ = ["write_exr", "write_png", "gradient_to_rgb", "write_gradient_png"]
+__all__ = ["to_srgb", "write_exr", "write_png", "gradient_to_rgb", "write_gradient_png"]
 
 
 def _np(img) -> np.ndarray:
@@ -20,13 +20,18 @@ def write_exr(path: str, img) -> None:
     mi.Bitmap(_np(img)).write(path)
 
 
+def to_srgb(img, exposure: float = 0.0) -> np.ndarray:
+    """Linear RGB (H, W, >=3) -> sRGB-encoded float (H, W, 3) in [0, 1] (clipped)."""
+    a = _np(img)[..., :3] * 2.0 ** exposure
+    a = np.where(a <= 0.0031308, 12.92 * a, 1.055 * np.power(np.maximum(a, 0), 1 / 2.4) - 0.055)
+    return np.clip(a, 0, 1)
+
+
 def write_png(path: str, img, exposure: float = 0.0, scale: int = 1) -> None:
     """Write a linear RGB image (H, W, 3) as an sRGB PNG (clipped), optionally
     scaled up ``scale`` times (nearest neighbour) so small renders are visible."""
     import imageio.v3 as iio
-    a = _np(img)[..., :3] * 2.0 ** exposure
-    a = np.where(a <= 0.0031308, 12.92 * a, 1.055 * np.power(np.maximum(a, 0), 1 / 2.4) - 0.055)
-    a = (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+    a = (to_srgb(img, exposure) * 255 + 0.5).astype(np.uint8)
     if scale > 1:
         a = a.repeat(scale, 0).repeat(scale, 1)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
