@@ -40,7 +40,8 @@ def parse_args(description: str, argv=None, *, full: dict, fast: dict, extra=Non
     ap.add_argument("--lr", type=float, help=f"Adam learning rate ({default('lr')})")
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the renders and of any random initialisation (default 0); "
-                         "the same seed gives the same run")
+                         "the same seed gives the same random numbers (runs that move geometry "
+                         "still differ slightly: gradients are summed with atomic adds)")
     ap.add_argument("--out", default=None,
                     help="output folder (default out/<example name>)")
     ap.add_argument("--fast", action="store_true",

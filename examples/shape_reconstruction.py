@@ -194,8 +194,9 @@ def main(argv=None) -> dict:
         ls = LargeSteps(v, f, lam=args.lam)
         opt = mi.ad.Adam(lr=args.lr, uniform=True)
         opt["u"] = ls.to_differential(mi.Float(v.astype(np.float32).ravel()))
+        x = ls.from_differential(opt["u"])      # positions, attached to u
         for _ in range(n_it):   # (a decaying learning rate measured slower here)
-            params[KEY] = ls.from_differential(opt["u"])
+            params[KEY] = x
             params.update()
             # Sum the views' losses and differentiate once: each render is one
             # node of the AD graph (pathgrad replays the paths in its backward
@@ -208,7 +209,8 @@ def main(argv=None) -> dict:
                 loss += dr.mean(dr.square(img - targets[i]), axis=None) / args.views
             dr.backward(loss)
             opt.step()
-            v = np.array(dr.detach(ls.from_differential(opt["u"]))).reshape(-1, 3)
+            x = ls.from_differential(opt["u"])  # one solve per step: logged and used next
+            v = np.array(dr.detach(x)).reshape(-1, 3)
             run.log(loss, shape_error(v, f))
             it += 1
         params[KEY] = mi.Float(v.astype(np.float32).ravel())
