@@ -27,6 +27,20 @@ def load_example(name: str):
     return mod
 
 
+def run_example_fast(name: str, tmp_path, *flags, files=()):
+    """Run ``examples/<name>.py --fast`` into ``tmp_path``; check that it wrote
+    the outputs every example writes plus ``files``, and that results.json
+    matches what main() returned. Returns the results."""
+    import json
+    res = load_example(name).main(["--fast", "--quiet", "--out", str(tmp_path), *flags])
+    for f in ("comparison.png", "loss.png", "results.json", *files):
+        path = tmp_path / f
+        assert path.is_file() and path.stat().st_size > 0, f"{name} did not write {f}"
+    assert json.loads((tmp_path / "results.json").read_text())["iters"] == res["iters"]
+    print({k: v for k, v in res.items() if k != "args"})
+    return res
+
+
 @pytest.fixture(scope="session")
 def cbox_path():
     return scene_path("cbox.xml")

@@ -1,18 +1,7 @@
 """Each example's --fast mode converges: the loss falls by a stated factor and
 the parameter error ends below a stated bound (figures measured on 2 cores
 are given next to each bound)."""
-import json
-
-from conftest import load_example
-
-
-def run_fast(name, tmp_path, *extra):
-    res = load_example(name).main(["--fast", "--quiet", "--out", str(tmp_path), *extra])
-    for f in ("comparison.png", "loss.png", "results.json"):
-        assert (tmp_path / f).is_file(), f"{name} did not write {f}"
-    assert json.loads((tmp_path / "results.json").read_text())["iters"] == res["iters"]
-    print({k: v for k, v in res.items() if k != "args"})
-    return res
+from conftest import run_example_fast as run_fast
 
 
 def test_materials_lighting(tmp_path):
