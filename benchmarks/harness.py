@@ -29,6 +29,37 @@ def meta(**extra) -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
 
 
+def parse_args(doc: str, argv, *, spp, repeats, fd_spp, fd_seeds=8, res=48, spp_list=False):
+    """The flags every comparison benchmark takes, with its own defaults
+    (``spp_list``: ``--spp`` takes several values)."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--res", type=int, default=res, help=f"image width = height (default {res})")
+    if spp_list:
+        ap.add_argument("--spp", type=int, nargs="+", default=spp,
+                        help=f"samples per pixel to compare at (default {spp})")
+    else:
+        ap.add_argument("--spp", type=int, default=spp, help=f"samples per pixel (default {spp})")
+    ap.add_argument("--repeats", type=int, default=repeats,
+                    help=f"timing repetitions, median taken (default {repeats})")
+    ap.add_argument("--fd-spp", type=int, default=fd_spp,
+                    help=f"samples per pixel of the finite-difference reference (default {fd_spp})")
+    ap.add_argument("--fd-seeds", type=int, default=fd_seeds,
+                    help=f"seeds of the finite-difference reference (default {fd_seeds})")
+    ap.add_argument("--cases", nargs="*", help="subset of case names")
+    return ap.parse_args(argv)
+
+
+def save_results(name: str, table: str, meta_info: dict, rows) -> None:
+    """Write ``benchmarks/results/<name>.json`` (meta + rows) and ``<name>.txt`` (the table)."""
+    import json
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, name + ".json"), "w") as fh:
+        json.dump({"meta": meta_info, "rows": rows}, fh, indent=1)
+    with open(os.path.join(RESULTS, name + ".txt"), "w") as fh:
+        fh.write(table + "\n")
+
+
 def _backend():
     return dr.JitBackend.CUDA if mi.variant().startswith("cuda") else dr.JitBackend.LLVM
 
@@ -187,7 +218,6 @@ def compare(cases, make_pathgrad, make_mitsuba, *, spp, repeats, fd_spp, fd_seed
     ``cases``: (name, scene, key, eps, direction) tuples; ``make_pathgrad(scene)``
     and ``make_mitsuba(scene) -> {label: integrator}`` build the integrators.
     Prints a table and writes ``results/<out_name>.{json,txt}``."""
-    import json
     import sys
     rows = []
     for name, scene, key, eps, direction in cases:
@@ -225,10 +255,5 @@ def compare(cases, make_pathgrad, make_mitsuba, *, spp, repeats, fd_spp, fd_seed
                          f"  {ratio:.2f}")
     table = "\n".join(lines)
     print(table)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, out_name + ".json"), "w") as fh:
-        json.dump({"meta": meta(res=res, fd_spp=fd_spp, fd_seeds=fd_seeds, spp=spp),
-                   "rows": rows}, fh, indent=1)
-    with open(os.path.join(RESULTS, out_name + ".txt"), "w") as fh:
-        fh.write(table + "\n")
+    save_results(out_name, table, meta(res=res, fd_spp=fd_spp, fd_seeds=fd_seeds, spp=spp), rows)
     return rows

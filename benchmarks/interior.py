@@ -13,8 +13,6 @@ Prints a table (with ratios pathgrad / prb) and writes
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
@@ -22,7 +20,7 @@ import mitsuba as mi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pathgrad  # noqa: E402
-from harness import RESULTS, SCENES, Problem, meta  # noqa: E402
+from harness import SCENES, Problem, meta, parse_args, save_results  # noqa: E402
 
 CASES = [
     # (name, scene, key, eps)
@@ -37,14 +35,8 @@ CASES = [
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--res", type=int, default=48)
-    ap.add_argument("--spp", type=int, nargs="+", default=[16, 64])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--fd-spp", type=int, default=1024)
-    ap.add_argument("--fd-seeds", type=int, default=4)
-    ap.add_argument("--cases", nargs="*", help="subset of case names")
-    args = ap.parse_args(argv)
+    args = parse_args(__doc__, argv, spp=[16, 64], spp_list=True, repeats=5, fd_spp=1024,
+                      fd_seeds=4)
 
     rows = []
     for name, fname, key, eps in CASES:
@@ -75,12 +67,8 @@ def main(argv=None):
             f" | {a['peak_mib']:>7.1f}{b['peak_mib']:>7.1f}{a['peak_mib'] / b['peak_mib']:>7.2f}")
     table = "\n".join(lines)
     print(table)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "interior.json"), "w") as fh:
-        json.dump({"meta": meta(res=args.res, fd_spp=args.fd_spp, fd_seeds=args.fd_seeds),
-                   "rows": rows}, fh, indent=1)
-    with open(os.path.join(RESULTS, "interior.txt"), "w") as fh:
-        fh.write(table + "\n")
+    save_results("interior", table, meta(res=args.res, fd_spp=args.fd_spp,
+                                         fd_seeds=args.fd_seeds), rows)
     return rows
 
 

@@ -21,7 +21,6 @@ Writes ``benchmarks/results/primary.{json,txt}``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -32,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pathgrad  # noqa: E402
 from pathgrad.scenes import diffuse, object_scene  # noqa: E402
 from pathgrad.shapes import icosphere, icosphere_arrays, mesh_from_arrays  # noqa: E402
-from harness import compare  # noqa: E402
+from harness import compare, parse_args  # noqa: E402
 
 
 def cases(res):
@@ -69,14 +68,7 @@ def cases(res):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--res", type=int, default=48)
-    ap.add_argument("--spp", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--fd-spp", type=int, default=16384)
-    ap.add_argument("--fd-seeds", type=int, default=8)
-    ap.add_argument("--cases", nargs="*")
-    args = ap.parse_args(argv)
+    args = parse_args(__doc__, argv, spp=16, repeats=5, fd_spp=16384)
 
     def make_pathgrad(scene):
         # these scenes have primary visibility changes only: like Mitsuba's

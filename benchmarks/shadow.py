@@ -14,7 +14,6 @@ Writes ``benchmarks/results/shadow.{json,txt}``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -23,7 +22,7 @@ import mitsuba as mi
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pathgrad  # noqa: E402
 from pathgrad.scenes import shadow_scene  # noqa: E402
-from harness import compare  # noqa: E402
+from harness import compare, parse_args  # noqa: E402
 
 
 def cases(res):
@@ -40,14 +39,7 @@ def cases(res):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--res", type=int, default=48)
-    ap.add_argument("--spp", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--fd-spp", type=int, default=8192)
-    ap.add_argument("--fd-seeds", type=int, default=8)
-    ap.add_argument("--cases", nargs="*")
-    args = ap.parse_args(argv)
+    args = parse_args(__doc__, argv, spp=64, repeats=3, fd_spp=8192)
 
     def make_pathgrad(scene):
         return pathgrad.make_integrator(max_depth=scene.integrator().max_depth)
