@@ -10,7 +10,7 @@ import drjit as dr
 import mitsuba as mi
 
 from ._variant import ensure_variant
-from .integrator import integrator_class
+from .integrator import BUDGET_PROPERTIES, check_properties, integrator_class
 
 __all__ = ["load_scene", "parameters", "render", "gradient_images", "make_integrator"]
 
@@ -157,19 +157,32 @@ _integrator_cache: dict = {}
 
 
 def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True,
-                    boundary_spp: float = 0.0, shadow: bool = True) -> mi.Integrator:
+                    boundary_spp: float = 0.0, shadow: bool = True,
+                    **budgets: float) -> mi.Integrator:
     """A ``pathgrad`` integrator (cached per settings); see
-    :mod:`pathgrad.integrator` for the meaning of each property."""
+    :mod:`pathgrad.integrator` for the meaning of each property.
+    ``budgets``: per-estimator sample budgets (``primary_spp``,
+    ``shadow_spp``, ``shadow_delta_spp``; samples per pixel, 0: ``boundary_spp``)."""
     ensure_variant()
+    _check_budget_names(budgets)
     props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
-                 boundary_spp=float(boundary_spp), shadow=bool(shadow))
+                 boundary_spp=float(boundary_spp), shadow=bool(shadow),
+                 **{k: float(v) for k, v in budgets.items()})
     # check here too: inside Mitsuba's plugin loader the error arrives wrapped
-    from .integrator import check_properties
-    check_properties(props["max_depth"], props["rr_depth"], props["boundary_spp"])
+    check_properties(props["max_depth"], props["rr_depth"], props["boundary_spp"],
+                     **{k: props[k] for k in budgets})
     key = (mi.variant(), tuple(sorted(props.items())))
     if key not in _integrator_cache:
         _integrator_cache[key] = mi.load_dict({"type": "pathgrad", **props})
     return _integrator_cache[key]
+
+
+def _check_budget_names(budgets: Mapping) -> None:
+    for k in budgets:
+        if k not in BUDGET_PROPERTIES:
+            raise TypeError(f"unknown integrator setting '{k}': the per-estimator sample "
+                            f"budgets are {', '.join(BUDGET_PROPERTIES)}."
+                            + _close_matches(k, BUDGET_PROPERTIES))
 
 
 def _pick_integrator(scene, integrator, **overrides):
@@ -187,7 +200,8 @@ def _pick_integrator(scene, integrator, **overrides):
             return own
         base = dict(max_depth=own.max_depth if own.max_depth != 0xFFFFFFFF else -1,
                     rr_depth=own.rr_depth, boundary=own.boundary,
-                    boundary_spp=own.boundary_spp, shadow=own.shadow)
+                    boundary_spp=own.boundary_spp, shadow=own.shadow,
+                    **{k: v for k, v in own.budgets.items() if v})
     else:
         base = {}
     base.update(overrides)
@@ -310,7 +324,8 @@ def render(scene: mi.Scene | str | Mapping,
            boundary: bool | None = None,
            boundary_spp: float | None = None,
            shadow: bool | None = None,
-           integrator: mi.Integrator | None = None) -> mi.TensorXf:
+           integrator: mi.Integrator | None = None,
+           **budgets: float) -> mi.TensorXf:
     """Render ``scene`` differentiably.
 
     Parameters
@@ -344,6 +359,9 @@ def render(scene: mi.Scene | str | Mapping,
         (default True).
     integrator : mi.Integrator, optional
         A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
+    primary_spp, shadow_spp, shadow_delta_spp : float, optional
+        The sample budget of one boundary estimator (samples per film pixel;
+        default ``boundary_spp``); see :mod:`pathgrad.integrator`.
 
     Returns
     -------
@@ -359,8 +377,10 @@ def render(scene: mi.Scene | str | Mapping,
         if not isinstance(v, int) or v <= 0:
             raise ValueError(f"{name} must be a positive integer (samples per pixel), got {v!r}")
     seed_grad = _derive_seed(seed) if seed_grad is None else int(seed_grad)
+    _check_budget_names(budgets)
     integ = _pick_integrator(scene, integrator, max_depth=max_depth, rr_depth=rr_depth,
-                             boundary=boundary, boundary_spp=boundary_spp, shadow=shadow)
+                             boundary=boundary, boundary_spp=boundary_spp, shadow=shadow,
+                             **budgets)
 
     if params is None:
         return integ.render(scene, sensor=sensor, seed=seed, spp=spp)

@@ -18,14 +18,21 @@ rr_depth : int, default 5
     Depth from which Russian roulette may stop paths.
 boundary : bool, default true
     Add the boundary (visibility) term for meshes whose vertex positions are
-    differentiable (see :mod:`pathgrad.boundary.primary`).
+    differentiable (the estimators in :data:`BOUNDARY_ESTIMATORS`).
 shadow : bool, default true
     Within the boundary term, include shadow edges of direct illumination
-    (see :mod:`pathgrad.boundary.shadow`).
+    (see :mod:`pathgrad.boundary.shadow` and :mod:`pathgrad.boundary.shadow_delta`).
 boundary_spp : float, default 0
-    Boundary samples per pixel of the film (the total is this times the
-    number of pixels, spread over the silhouettes in view). 0 means: the
-    same as the spp of the differential pass.
+    Boundary samples per pixel of the film, for every boundary estimator
+    without a budget of its own. 0 means: the same as the spp of the
+    differential pass.
+primary_spp, shadow_spp, shadow_delta_spp : float, default 0
+    The budget of one boundary estimator (silhouettes seen by the camera,
+    area-light and environment shadows, point-light shadows), in samples
+    per film pixel; 0 means ``boundary_spp``. The primary and point-light
+    estimators spread their samples over the discontinuities in view (the
+    total is this times the number of pixels); the area-light estimator
+    takes this many (rounded, at least one) per pixel at camera samples.
 """
 
 from __future__ import annotations
@@ -33,99 +40,36 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
+from . import film as film_ops
 from . import interior
 from .boundary import primary, shadow, shadow_delta
-from .boundary.camera import PinholeCamera
+from .boundary.camera import camera as pinhole_camera
 from .boundary.edges import EdgeArrays
+from .boundary.estimator import BoundaryContext
+from .boundary.motion import Motion
 
 NAME = "pathgrad"
 
+#: the boundary estimators, in the order their terms are summed; a new one
+#: is a module with a :class:`~pathgrad.boundary.estimator.BoundaryEstimator`
+#: and an entry here
+BOUNDARY_ESTIMATORS = (primary.PrimaryVisibility(), shadow.AreaShadow(),
+                       shadow_delta.DeltaShadow())
 
-# --------------------------------------------------------------------------
-# Film helpers: camera-ray generation and splatting (shared by all phases)
-# --------------------------------------------------------------------------
-
-def _prepare_sampler(sensor: mi.Sensor, seed: int, spp: int) -> tuple[mi.Sampler, int]:
-    """Clone the sensor's sampler, set its sample count and seed it for one
-    wavefront covering the film (plus its border when ``sample_border``)."""
-    film = sensor.film()
-    sampler = sensor.sampler().clone()
-    if spp:
-        sampler.set_sample_count(spp)
-    spp = sampler.sample_count()
-    sampler.set_samples_per_wavefront(spp)
-    size = film.crop_size()
-    if film.sample_border():
-        size += 2 * film.rfilter().border_size()
-    n = dr.prod(size) * spp
-    if n > 2**32:
-        raise ValueError(f"{n} samples exceed 2^32: use fewer samples per pixel "
-                         "or render in several passes with different seeds.")
-    sampler.seed(seed, n)
-    film.prepare([])
-    return sampler, spp
+#: integrator properties holding one estimator's sample budget
+BUDGET_PROPERTIES = tuple(f"{e.name}_spp" for e in BOUNDARY_ESTIMATORS)
 
 
-def _camera_rays(sensor: mi.Sensor, sampler: mi.Sampler):
-    """One camera ray per sample, pixel by pixel. Returns ``(ray, weight,
-    splat_pos)`` with ``splat_pos`` in film pixel coordinates."""
-    film = sensor.film()
-    rfilter = film.rfilter()
-    size = film.crop_size()
-    border = rfilter.border_size() if film.sample_border() else 0
-    size_b = size + 2 * border
-    spp = sampler.sample_count()
-
-    idx = dr.arange(mi.UInt32, dr.prod(size_b) * spp) // spp
-    pixel = mi.Vector2i(mi.Int32(idx % size_b[0]), mi.Int32(idx // size_b[0]))
-    pixel += mi.Vector2i(film.crop_offset()) - border
-    pos = mi.Vector2f(pixel) + sampler.next_2d()
-
-    # film pixel coordinates -> [0, 1]^2 over the crop window (the sensor
-    # maps that square onto the crop window)
-    uv = (pos - mi.ScalarVector2f(film.crop_offset())) / mi.ScalarVector2f(size)
-
-    aperture = sampler.next_2d() if sensor.needs_aperture_sample() else mi.Vector2f(0.5)
-    time = sensor.shutter_open()
-    if sensor.shutter_open_time() > 0:
-        time += sampler.next_1d() * sensor.shutter_open_time()
-    wavelength = sampler.next_1d() if mi.is_spectral else 0.0
-    ray, weight = sensor.sample_ray(time, wavelength, uv, aperture)
-
-    # A box filter splats to the pixel it was drawn in (no leakage from
-    # rounding at pixel edges); other filters splat at the exact position.
-    splat_pos = mi.Vector2f(pixel) if rfilter.is_box_filter() else pos
-    return ray, weight, splat_pos
-
-
-def _splat(film: mi.Film, pos, value: mi.Spectrum, alpha, weight=1.0, coalesce=True):
-    """Splat per-sample RGB values into a fresh block and develop the image."""
-    block = film.create_block()
-    block.set_coalesce(block.coalesce() and coalesce)
-    rgb = mi.Color3f(value.x) if mi.is_monochromatic else value
-    if mi.is_spectral:
-        raise NotImplementedError("pathgrad supports RGB and mono variants")
-    channels = [rgb.x, rgb.y, rgb.z]
-    if mi.has_flag(film.flags(), mi.FilmFlags.Alpha):
-        channels.append(mi.Float(alpha))
-    channels.append(mi.Float(weight))
-    block.put(pos, channels)
-    film.put_block(block)
-    return film.develop()
-
-
-# --------------------------------------------------------------------------
-# The integrator
-# --------------------------------------------------------------------------
-
-def check_properties(max_depth, rr_depth, boundary_spp) -> None:
+def check_properties(max_depth, rr_depth, boundary_spp, **budgets) -> None:
     """Raise ValueError (saying what is allowed) for bad integrator settings."""
     if max_depth < 0 and max_depth != -1:
         raise ValueError(f"pathgrad: max_depth must be -1 (unbounded) or >= 0, got {max_depth}")
     if rr_depth <= 0:
         raise ValueError(f"pathgrad: rr_depth must be > 0, got {rr_depth}")
-    if boundary_spp < 0:
-        raise ValueError(f"pathgrad: boundary_spp must be >= 0, got {boundary_spp}")
+    for name, v in (("boundary_spp", boundary_spp), *budgets.items()):
+        if not v >= 0:
+            raise ValueError(f"pathgrad: {name} must be >= 0 (samples per pixel; 0: default), "
+                             f"got {v}")
 
 
 class _PathgradMixin:
@@ -141,7 +85,8 @@ class _PathgradMixin:
         max_depth = props.get("max_depth", 6)
         self.rr_depth = int(props.get("rr_depth", 5))
         self.boundary_spp = float(props.get("boundary_spp", 0.0))
-        check_properties(max_depth, self.rr_depth, self.boundary_spp)
+        self.budgets = {k: float(props.get(k, 0.0)) for k in BUDGET_PROPERTIES}
+        check_properties(max_depth, self.rr_depth, self.boundary_spp, **self.budgets)
         self.max_depth = 0xFFFFFFFF if max_depth == -1 else int(max_depth)
         self.boundary = bool(props.get("boundary", True))
         self.shadow = bool(props.get("shadow", True))
@@ -149,7 +94,9 @@ class _PathgradMixin:
     def to_string(self):
         return (f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}, "
                 f"boundary={self.boundary}, shadow={self.shadow}, "
-                f"boundary_spp={self.boundary_spp}]")
+                f"boundary_spp={self.boundary_spp}, "
+                + "".join(f"{k}={v}, " for k, v in self.budgets.items() if v)
+                + f"estimators=[{', '.join(e.name for e in self._estimators())}]]")
 
     def aov_names(self):
         return []
@@ -178,43 +125,46 @@ class _PathgradMixin:
         sensor = self._sensor(scene, sensor)
         film = sensor.film()
         with dr.suspend_grad():
-            sampler, spp = _prepare_sampler(sensor, seed, spp)
-            ray, weight, pos = _camera_rays(sensor, sampler)
+            sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
+            ray, weight, pos = film_ops.camera_rays(sensor, sampler)
             L, valid = self._trace(dr.ADMode.Primal, scene, sampler, ray)
-            img = _splat(film, pos, L * weight, dr.select(valid, 1.0, 0.0),
+            img = film_ops.splat(film, pos, L * weight, dr.select(valid, 1.0, 0.0),
                          coalesce=spp >= 4)
             if evaluate:
                 dr.eval(img)
             return img
 
+    def _estimators(self) -> list:
+        """The boundary estimators switched on by this integrator's flags."""
+        if not self.boundary:
+            return []
+        return [e for e in BOUNDARY_ESTIMATORS if e.switch is None or getattr(self, e.switch)]
+
+    def _budget(self, estimator, spp: int) -> float:
+        """Samples per pixel for one estimator: its own setting, else
+        ``boundary_spp``, else the differential pass's spp."""
+        return self.budgets.get(f"{estimator.name}_spp", 0.0) or self.boundary_spp or spp
+
     def _boundary_image(self, scene, sensor, seed, spp):
         """Zero-valued image whose derivative is the boundary term, or None."""
-        if not self.boundary:
+        estimators = self._estimators()
+        if not estimators:
             return None
-        bspp = self.boundary_spp or spp
         with dr.resume_grad():   # grad_enabled() reads False while suspended
-            moving = primary.differentiable_meshes(scene)
-            lights_move = self.shadow and any(
-                dr.grad_enabled(shadow_delta._light_position(e, 1))
-                for e in shadow_delta.delta_lights(scene))
-            if not moving and not lights_move:
+            motion = Motion(scene)
+            if not motion.meshes and not (self.shadow and motion.moving_lights):
                 return None
-            # one edge set (all meshes) and one camera, shared by the estimators
-            meshes = [m for m in scene.shapes() if isinstance(m, mi.Mesh)]
-            edges = EdgeArrays(meshes if self.shadow else moving, moving)
-            camera = PinholeCamera(sensor)
-            terms = [primary.estimate(scene, sensor, seed, bspp, self.max_depth, self.rr_depth,
-                                      edges, camera)]
-            if self.shadow:
-                terms.append(shadow.estimate(scene, sensor, seed, max(int(round(bspp)), 1), edges))
-                terms.append(shadow_delta.estimate(scene, sensor, seed, bspp, self.max_depth,
-                                                   self.rr_depth, edges, camera))
-            terms = [t for t in terms if t is not None]
-            if not terms:
-                return None
-            img = terms[0]
-            for t in terms[1:]:
-                img = img + t      # (inside resume_grad: a suspended sum would detach)
+            # one edge set and one camera, shared by the estimators
+            static = any(e.static_edges for e in estimators)
+            meshes = [m for m in scene.shapes() if isinstance(m, mi.Mesh)] if static \
+                else motion.meshes
+            ctx = BoundaryContext(scene, sensor, seed, self.max_depth, self.rr_depth, motion,
+                                  pinhole_camera(sensor), EdgeArrays(meshes, motion.meshes))
+            img = None
+            for e in estimators:
+                term = e.estimate(ctx, self._budget(e, spp))
+                if term is not None:   # (summed inside resume_grad: a suspended sum detaches)
+                    img = term if img is None else img + term
         return img
 
     def render_forward(self, scene: mi.Scene, params=None, sensor=0,
@@ -225,11 +175,11 @@ class _PathgradMixin:
         sensor = self._sensor(scene, sensor)
         film = sensor.film()
         with dr.suspend_grad():
-            sampler, spp = _prepare_sampler(sensor, seed, spp)
-            ray, weight, pos = _camera_rays(sensor, sampler)
+            sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
+            ray, weight, pos = film_ops.camera_rays(sensor, sampler)
             L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
             δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L)
-            img = _splat(film, pos, δL * weight, 0.0, coalesce=spp >= 4)
+            img = film_ops.splat(film, pos, δL * weight, 0.0, coalesce=spp >= 4)
             dr.eval(img)
             bimg = self._boundary_image(scene, sensor, seed, spp)
             if bimg is not None:
@@ -249,9 +199,9 @@ class _PathgradMixin:
         sensor = self._sensor(scene, sensor)
         film = sensor.film()
         with dr.suspend_grad():
-            sampler, spp = _prepare_sampler(sensor, seed, spp)
-            ray, weight, pos = _camera_rays(sensor, sampler)
-            δL = self._sample_adjoint(film, pos, weight, grad_in, spp)
+            sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
+            ray, weight, pos = film_ops.camera_rays(sensor, sampler)
+            δL = film_ops.sample_adjoint(film, pos, weight, grad_in, coalesce=spp >= 4)
             L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
             self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L)
             dr.eval()
@@ -261,21 +211,6 @@ class _PathgradMixin:
                     dr.backward_from(bimg * grad_in,
                                      flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
                 dr.eval()
-
-    @staticmethod
-    def _sample_adjoint(film, pos, weight, grad_in, spp):
-        """Adjoint radiance per sample: the transpose of splatting and the
-        weight normalisation of ``develop``, applied to ``grad_in``."""
-        with dr.resume_grad():
-            one = dr.ones(mi.Spectrum, dr.width(pos))
-            dr.enable_grad(one)
-            img = _splat(film, pos, one * weight, 0.0, coalesce=spp >= 4)
-            dr.set_grad(img, grad_in)
-            dr.enqueue(dr.ADMode.Backward, img)
-            dr.traverse(dr.ADMode.Backward)
-            δL = dr.grad(one)
-        film.clear()
-        return δL
 
 
 _classes: dict[str, type] = {}

@@ -1,10 +1,14 @@
 """Pinhole-camera geometry for boundary sampling: projection of world points
 to film coordinates (differentiable), camera rays through film points, and
-the film region that the primal pass samples, with its filter normalisation.
+the film region that camera samples cover (:class:`pathgrad.film.FilmRegion`).
 
 Film coordinates are in pixels of the *full* film (x right, y down); the crop
 window starts at ``crop_offset``. Projection follows Mitsuba's ``perspective``
-sensor (checked against ``Sensor.sample_direction`` in the tests).
+sensor (checked against ``Sensor.sample_direction`` in ``tests/test_camera.py``).
+
+:func:`camera` hands out one :class:`PinholeCamera` per sensor, rebuilt only
+when the sensor's pose, field of view or film change, so the filter
+normalisation it carries is computed once.
 """
 
 from __future__ import annotations
@@ -13,11 +17,31 @@ import math
 
 import drjit as dr
 import mitsuba as mi
-import numpy as np
+
+from ..film import FilmRegion
 
 
 def _scalar(x) -> float:
     return float(x[0]) if dr.is_array_v(x) else float(x)
+
+
+def _index(x):
+    """Identity of a Dr.Jit value (its variable index) or the value itself:
+    it changes when ``params.update()`` writes a new value, and reading it
+    does not wait for the device."""
+    return x.index if dr.is_array_v(x) and dr.is_jit_v(x) else _scalar(x)
+
+
+def _signature(sensor: mi.Sensor) -> tuple:
+    """What the projection depends on, without host synchronisation."""
+    p = mi.traverse(sensor)
+    film = sensor.film()
+    m = sensor.world_transform().matrix
+    keys = ("x_fov", "principal_point_offset_x", "principal_point_offset_y", "near_clip")
+    return (tuple(_index(m[i][j]) for i in range(4) for j in range(4)),
+            tuple(_index(p[k]) if k in p else None for k in keys),
+            tuple(film.size()), tuple(film.crop_size()), tuple(film.crop_offset()),
+            film.sample_border(), type(sensor).__name__)
 
 
 class PinholeCamera:
@@ -47,14 +71,8 @@ class PinholeCamera:
         self.to_camera = to_world.inverse()
         self.origin = to_world @ mi.Point3f(0, 0, 0)
         self.near = _scalar(p["near_clip"])
-
-        rfilter = film.rfilter()
-        self.rfilter = rfilter
-        border = rfilter.border_size() if film.sample_border() else 0
-        lo = np.array(film.crop_offset(), float) - border
-        hi = lo + np.array(film.crop_size(), float) + 2 * border
-        #: region [lo, hi] of film coordinates where camera samples are drawn
-        self.region_lo, self.region_hi = lo, hi
+        #: where camera samples are drawn, with the filter's normalisation
+        self.region = FilmRegion(film)
 
     # ------------------------------------------------------------- geometry
     def camera_space(self, p: mi.Point3f) -> mi.Point3f:
@@ -74,29 +92,23 @@ class PinholeCamera:
         uv = (pos - self.crop_offset) / self.crop_size
         return self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, uv, mi.Point2f(0.5))
 
-    # ------------------------------------------------------------- filtering
-    def normalisation(self) -> np.ndarray:
-        """Per-pixel denominator W_p = ∫ k_p(u) du over the sampled region,
-        shape (H, W) of the crop. The primal estimate of pixel p is
-        Σ k_p(u_i) L_i / Σ k_p(u_i), whose expectation is ∫ k_p L / W_p.
-        Computed once per camera."""
-        if getattr(self, "_norm", None) is not None:
-            return self._norm
-        r = float(self.rfilter.radius())
-        xs = np.linspace(-r, r, 2001)
-        with dr.suspend_grad():
-            k = np.array(self.rfilter.eval(mi.Float(xs)), np.float64).ravel()
 
-        def axis(n, off, lo, hi):
-            centres = off + np.arange(n) + 0.5
-            out = np.empty(n)
-            for i, c in enumerate(centres):
-                m = (c + xs >= lo) & (c + xs <= hi)
-                out[i] = np.trapezoid(np.where(m, k, 0.0), xs)
-            return out
+#: cameras by sensor id: (sensor, signature, camera); a few kept (sensors of
+#: scenes no longer used are dropped oldest first)
+_cameras: dict = {}
+_MAX_CAMERAS = 16
 
-        cw, ch = (int(v) for v in self.crop_size)
-        wx = axis(cw, float(self.crop_offset[0]), self.region_lo[0], self.region_hi[0])
-        wy = axis(ch, float(self.crop_offset[1]), self.region_lo[1], self.region_hi[1])
-        self._norm = wy[:, None] * wx[None, :]
-        return self._norm
+
+def camera(sensor: mi.Sensor) -> PinholeCamera:
+    """The :class:`PinholeCamera` of ``sensor``, cached until the sensor's
+    pose, field of view or film change."""
+    sig = _signature(sensor)
+    hit = _cameras.get(id(sensor))
+    if hit is not None and hit[0] is sensor and hit[1] == sig:
+        return hit[2]
+    cam = PinholeCamera(sensor)
+    _cameras.pop(id(sensor), None)
+    _cameras[id(sensor)] = (sensor, sig, cam)
+    while len(_cameras) > _MAX_CAMERAS:
+        _cameras.pop(next(iter(_cameras)))
+    return cam

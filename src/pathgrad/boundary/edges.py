@@ -160,27 +160,53 @@ def build_edge_table(positions: np.ndarray, faces: np.ndarray, name: str = "mesh
 # Per-mesh cache (topology depends on faces only)
 # ---------------------------------------------------------------------------
 
-_cache: dict = {}   # id(mesh) -> (signature, table); the signature guards reuse of ids
+_cache: dict = {}   # id(mesh) -> (signature, table, columns); the signature guards reuse of ids
 
 
 def _faces_signature(mesh: mi.Mesh):
     faces = mesh.faces_buffer()
-    return (mesh.face_count(), mesh.vertex_count(), faces.index)
+    return (mesh.face_count(), mesh.vertex_count(), faces.index, mesh.has_vertex_normals())
+
+
+def _cached(mesh: mi.Mesh):
+    sig = _faces_signature(mesh)
+    hit = _cache.get(id(mesh))
+    if hit is not None and hit[0] == sig:
+        return hit
+    with dr.suspend_grad():
+        pos = np.array(mesh.vertex_positions_buffer(), np.float64).reshape(-1, 3)
+        faces = np.array(mesh.faces_buffer(), np.int64).reshape(-1, 3)
+    table = build_edge_table(pos, faces, name=mesh.id())
+    hit = (sig, table, _static_columns(table, faces, not mesh.has_vertex_normals()))
+    _cache[id(mesh)] = hit
+    return hit
 
 
 def edge_table(mesh: mi.Mesh) -> EdgeTable:
     """The cached :class:`EdgeTable` of ``mesh`` (rebuilt if its faces changed).
     Welding reads the positions when the table is built."""
-    sig = _faces_signature(mesh)
-    hit = _cache.get(id(mesh))
-    if hit is not None and hit[0] == sig:
-        return hit[1]
-    with dr.suspend_grad():
-        pos = np.array(mesh.vertex_positions_buffer(), np.float64).reshape(-1, 3)
-        faces = np.array(mesh.faces_buffer(), np.int64).reshape(-1, 3)
-    table = build_edge_table(pos, faces, name=mesh.id())
-    _cache[id(mesh)] = (sig, table)
-    return table
+    return _cached(mesh)[1]
+
+
+def _static_columns(t: EdgeTable, faces: np.ndarray, flat: bool) -> dict:
+    """Per-edge device arrays that depend on the faces only (uploaded once):
+    vertex indices of the endpoints, of the corners of both faces and of
+    their third corners; face indices; open, crease, closed flags; slots."""
+    if t.count == 0:
+        return {}
+    u32 = lambda a: mi.UInt32(np.asarray(a, np.uint32))  # noqa: E731
+    f1 = np.where(t.f1 >= 0, t.f1, t.f0)
+    cols = {"v0": u32(t.v0), "v1": u32(t.v1), "f0": u32(t.f0), "f1": u32(f1),
+            "open": mi.Bool(t.f1 < 0),
+            # shading normals jump across every edge of a flat-shaded mesh,
+            # and across the seams of one with split vertex normals
+            "crease": mi.Bool((t.f1 >= 0) & (flat | t.seam)),
+            "closed": mi.Bool(np.full(t.count, t.n_open == 0 and t.n_nonmanifold == 0)),
+            "slot": u32(t.local.reshape(-1, 4) @ np.array([1, 4, 16, 64]))}
+    for k, f in ((0, t.f0), (1, f1)):
+        cols[f"corners{k}"] = [u32(faces[f, j]) for j in range(3)]
+        cols[f"opp{k}"] = u32(faces[f, 3 - t.local[:, k, 0] - t.local[:, k, 1]])
+    return cols
 
 
 # ---------------------------------------------------------------------------
@@ -197,6 +223,11 @@ def _concat(arrays, cls):
     return dr.concat(arrays)
 
 
+_TYPES = dict(p0=mi.Point3f, p1=mi.Point3f, n0=mi.Vector3f, n1=mi.Vector3f, o0=mi.Point3f,
+              o1=mi.Point3f, f0=mi.UInt32, f1=mi.UInt32, open=mi.Bool, crease=mi.Bool,
+              closed=mi.Bool, slot=mi.UInt32, mesh=mi.UInt32, moves=mi.Bool)
+
+
 class EdgeArrays:
     """The edges of several meshes, as flat arrays (built once per render and
     shared by the boundary estimators).
@@ -205,52 +236,34 @@ class EdgeArrays:
     normals (``n1 = n0`` for open edges); ``f0, f1``: adjacent faces;
     ``o0, o1``: detached opposite corners of the two faces; ``slot``: corner
     slots of the endpoints in each face (for barycentrics); ``mesh``: index
-    of the edge's mesh in ``shapes``; ``moves``: its mesh is in ``moving``
-    (vertex positions carry gradients)."""
+    of the edge's mesh in ``shapes``; ``moves``: its mesh is one of
+    ``moving`` (vertex positions carry gradients). ``count`` is known on the
+    host (it comes from the cached tables)."""
 
     def __init__(self, meshes, moving=()):
-        cols = {k: [] for k in ("p0", "p1", "n0", "n1", "o0", "o1", "f0", "f1", "open",
-                                "crease", "closed", "slot", "mesh", "moves")}
+        cols = {k: [] for k in _TYPES}
         self.meshes = list(meshes)
         self.moving = list(moving)
         self.shapes = mi.ShapePtr(self.meshes)
-        for m_index, mesh in enumerate(meshes):
-            t = edge_table(mesh)
+        for m_index, mesh in enumerate(self.meshes):
+            _, t, static = _cached(mesh)
             if t.count == 0:
                 continue
             pos = mesh.vertex_positions_buffer()
-            faces = mesh.faces_buffer()
-            u32 = lambda a: mi.UInt32(np.asarray(a, np.uint32))  # noqa: E731
-            f1 = np.where(t.f1 >= 0, t.f1, t.f0)
-            cols["p0"].append(dr.gather(mi.Point3f, pos, u32(t.v0)))
-            cols["p1"].append(dr.gather(mi.Point3f, pos, u32(t.v1)))
+            cols["p0"].append(dr.gather(mi.Point3f, pos, static["v0"]))
+            cols["p1"].append(dr.gather(mi.Point3f, pos, static["v1"]))
             with dr.suspend_grad():
-                for k, f in ((0, t.f0), (1, f1)):
-                    corner = [dr.gather(mi.Point3f, dr.detach(pos),
-                                        dr.gather(mi.UInt32, faces, u32(3 * f + j)))
-                              for j in range(3)]
-                    cols[f"n{k}"].append(dr.cross(corner[1] - corner[0], corner[2] - corner[0]))
-                    opp = 3 - t.local[:, k, 0] - t.local[:, k, 1]
-                    cols[f"o{k}"].append(dr.gather(mi.Point3f, dr.detach(pos),
-                                                   dr.gather(mi.UInt32, faces, u32(3 * f + opp))))
-            cols["f0"].append(u32(t.f0))
-            cols["f1"].append(u32(f1))
-            cols["open"].append(mi.Bool(t.f1 < 0))
-            # shading normals jump across every edge of a flat-shaded mesh,
-            # and across the seams of one with split vertex normals
-            flat = not mesh.has_vertex_normals()
-            cols["crease"].append(mi.Bool((t.f1 >= 0) & (flat | t.seam)))
-            closed = t.n_open == 0 and t.n_nonmanifold == 0
-            cols["closed"].append(mi.Bool(np.full(t.count, closed)))
-            cols["slot"].append(u32(t.local.reshape(-1, 4) @ np.array([1, 4, 16, 64])))
-            cols["mesh"].append(mi.UInt32(np.full(t.count, m_index, np.uint32)))
-            cols["moves"].append(mi.Bool(np.full(t.count, mesh in self.moving)))
+                fixed = dr.detach(pos)
+                for k in (0, 1):
+                    c = [dr.gather(mi.Point3f, fixed, i) for i in static[f"corners{k}"]]
+                    cols[f"n{k}"].append(dr.cross(c[1] - c[0], c[2] - c[0]))
+                    cols[f"o{k}"].append(dr.gather(mi.Point3f, fixed, static[f"opp{k}"]))
+            for k in ("f0", "f1", "open", "crease", "closed", "slot"):
+                cols[k].append(static[k])
+            cols["mesh"].append(dr.full(mi.UInt32, m_index, t.count))
+            cols["moves"].append(dr.full(mi.Bool, any(mesh is m for m in self.moving), t.count))
         self.count = sum(dr.width(a) for a in cols["p0"])
         if not self.count:
             return
-        types = dict(p0=mi.Point3f, p1=mi.Point3f, n0=mi.Vector3f, n1=mi.Vector3f,
-                     o0=mi.Point3f, o1=mi.Point3f, f0=mi.UInt32, f1=mi.UInt32, open=mi.Bool,
-                     crease=mi.Bool, closed=mi.Bool, slot=mi.UInt32, mesh=mi.UInt32,
-                     moves=mi.Bool)
         for k, v in cols.items():
-            setattr(self, k, _concat(v, types[k]))
+            setattr(self, k, _concat(v, _TYPES[k]))

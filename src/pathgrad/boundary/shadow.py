@@ -51,33 +51,127 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
-from .edges import EdgeArrays
+from ..film import camera_rays, prepare_sampler, splat_camera_samples
+from . import silhouette as sil
+from .estimator import BoundaryContext, BoundaryEstimator, Samples
+from .motion import surface_point
 
 #: angular offset of the side rays from the edge direction (radians)
-SIDE_OFFSET = 1e-4
-#: share of the edge distribution spread by length alone (defensive mixture)
-DEFENSIVE = 0.1
+SIDE_OFFSET_RAD = 1e-4
 
 
-def _emitter_centres(scene):
-    """Positions that stand for the finite emitters (bounding-box centres of
-    emitting shapes, positions of point-like emitters), and whether the scene
-    has an environment."""
-    centres, has_env = [], False
-    for e in scene.emitters():
-        flags = e.flags()
-        if flags & int(mi.EmitterFlags.Infinite):
-            has_env = True
-        shape = e.get_shape() if hasattr(e, "get_shape") else None
-        if shape is not None:
-            bb = shape.bbox()
-            centres.append(mi.ScalarPoint3f((bb.min + bb.max) * 0.5))
-        elif not flags & int(mi.EmitterFlags.Infinite):
-            with dr.suspend_grad():
-                it = dr.zeros(mi.Interaction3f)
-                ds, _ = e.sample_direction(it, mi.Point2f(0.5), mi.Bool(True))
-                centres.append(mi.ScalarPoint3f(ds.p.x[0], ds.p.y[0], ds.p.z[0]))
-    return centres, has_env
+class AreaShadow(BoundaryEstimator):
+    """Soft shadows and outlines of area lights and environments, at the
+    first vertex of camera paths."""
+
+    name = "shadow"
+    switch = "shadow"
+    static_edges = True
+
+    def sample_count(self, ctx: BoundaryContext, spp: float) -> int:
+        """One boundary sample per camera sample: whole samples per pixel."""
+        return max(int(round(spp)), 1)
+
+    def prepare(self, ctx: BoundaryContext) -> list:
+        """The lights' domains and the edges that can shadow them (one task;
+        none when no mesh moves or no edge can cast a shadow edge)."""
+        if not ctx.motion.meshes or not ctx.edges.count:
+            return []
+        with dr.suspend_grad():
+            planar, other = _light_domains(ctx.scene)
+            cand = _candidates(ctx.edges, planar, other)
+        if cand is None:
+            return []
+        return [Samples(planar=planar, other=other, cand=cand)]
+
+    def sample(self, ctx: BoundaryContext, task: Samples, spp: int) -> Samples:
+        """Per camera sample: its first vertex x, an edge that is a
+        silhouette seen from x (reservoir-sampled by importance), a point on
+        the part of it in front of a light, and the point's visibility."""
+        edges, scene, cand = ctx.edges, ctx.scene, task.cand
+        planar, other = task.planar, task.other
+        sampler, spp = prepare_sampler(ctx.sensor, ctx.stream_seed(self.name), spp)
+        ray, cam_w, pos = camera_rays(ctx.sensor, sampler)
+        pi_x = scene.ray_intersect_preliminary(ray, coherent=True)
+        si = pi_x.compute_surface_interaction(ray, mi.RayFlags.All)
+        active = si.is_valid()
+        x_moves = ctx.motion.shape_moves(si.shape)
+
+        # an edge, per shading point, by weighted reservoir sampling
+        j, pmf = _pick_edge(cand, si.p, x_moves, planar, other, sampler.next_1d(), active,
+                            ctx.seed)
+        active &= pmf > 0
+        idx = dr.gather(mi.UInt32, cand.index, j)
+
+        # Where on the edge? Only the part whose rays reach a light can matter:
+        # a mixture over the ranges of s whose rays meet a planar light (plus
+        # the whole edge when environments or curved lights exist), uniform in s.
+        g = lambda arr: dr.gather(type(arr), arr, idx)  # noqa: E731
+        q0, q1 = g(dr.detach(edges.p0)), g(dr.detach(edges.p1))
+        s, pdf_s = _sample_on_edge(_ranges(planar, other, si.p, q0, q1),
+                                   sampler.next_1d(), sampler.next_1d())
+        active &= pdf_s > 0
+        x = si.p
+        p = dr.lerp(q0, q1, s)
+        s0, s1 = sil.side_signs(g(edges.n0), g(edges.n1), p, x)
+        is_open = g(edges.open)
+        to_p = p - x
+        r = dr.norm(to_p)
+        ω = to_p / r
+        e = q1 - q0
+        e_perp = e - ω * dr.dot(ω, e)
+        J = dr.norm(e_perp) / r                       # dℓ_ω / ds
+        t_ω = e_perp / dr.norm(e_perp)
+        n_ω = dr.cross(ω, t_ω)
+
+        # is the edge point visible from x?
+        shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
+        f0, f1 = g(edges.f0), g(edges.f1)
+        ray_v = si.spawn_ray(ω)
+        pi_v = scene.ray_intersect_preliminary(ray_v, coherent=False, active=active)
+        d_hit = dr.norm(ray_v(pi_v.t) - x)
+        visible = sil.unoccluded(pi_v, d_hit, r, sil.own_face(pi_v, shape, f0, f1))
+        active &= sil.is_fold(is_open, s0, s1) & visible & (J > 0) & dr.isfinite(J)
+        return Samples(ray=ray, cam_w=cam_w, pos=pos, pi_x=pi_x, si=si, idx=idx, pmf=pmf,
+                       pdf_s=pdf_s, s=s, p=p, r=r, ω=ω, J=J, n_ω=n_ω, s0=s0, s1=s1,
+                       is_open=is_open, shape=shape, f0=f0, f1=f1, active=active)
+
+    def radiance_difference(self, ctx: BoundaryContext, smp: Samples) -> None:
+        """Emitted radiance seen on each side of the edge point, the points
+        seen there (their velocities differ), and the sample weight
+        f · camera weight · dℓ/ds / density."""
+        for sign, key in ((-1.0, "m"), (+1.0, "p")):
+            Le, y, finite = _emitted(ctx, smp, sign)
+            setattr(smp, "Le_" + key, Le)
+            setattr(smp, "y_" + key, y)
+            setattr(smp, "fin_" + key, finite)
+        bsdf = smp.si.bsdf(smp.ray)
+        f = bsdf.eval(mi.BSDFContext(), smp.si, smp.si.to_local(smp.ω), smp.active)
+        smp.weight = smp.cam_w * f * smp.J / dr.maximum(smp.pmf * smp.pdf_s, 1e-30)
+        smp.active &= dr.any((smp.Le_m != smp.Le_p) & (smp.weight != 0))
+
+    def splat(self, ctx: BoundaryContext, smp: Samples) -> mi.TensorXf:
+        """Motion of the direction to the edge point relative to the point
+        seen on each side, times each side's radiance; splatted like the
+        primal's camera samples."""
+        # The interior term holds the *next vertex* of a path fixed in space
+        # (area measure), not its direction. So each side's jump moves relative
+        # to the surface point seen on that side: V = n · ∂(ω_edge − ω_side),
+        # with ω_side the direction to that (fixed) point, or a fixed direction
+        # for an environment. With a static shading point this is n · ∂ω_edge.
+        edges = ctx.edges
+        p_att = dr.lerp(dr.gather(mi.Point3f, edges.p0, smp.idx),
+                        dr.gather(mi.Point3f, edges.p1, smp.idx), smp.s)
+        x_att = surface_point(smp.pi_x, smp.ray)        # moves along the camera ray
+        ω_e = dr.normalize(p_att - x_att)
+
+        def velocity(y, finite):
+            ω_side = dr.select(finite, dr.normalize(y - x_att), smp.ω)
+            return dr.dot(smp.n_ω, ω_e - ω_side)
+
+        contrib = dr.select(smp.active, smp.weight * (smp.Le_m * velocity(smp.y_m, smp.fin_m) -
+                                                      smp.Le_p * velocity(smp.y_p, smp.fin_p)), 0.0)
+        return splat_camera_samples(ctx.film, smp.pos, contrib)
 
 
 class _PlanarLight:
@@ -95,20 +189,36 @@ class _PlanarLight:
         self.flatness = sv[2] / max(sv[0], 1e-30)
 
 
+#: planar lights by mesh id: (vertex-buffer identity, rectangle)
+_planar_cache: dict = {}
+
+
+def _planar_light(shape: mi.Mesh) -> _PlanarLight:
+    """The bounding rectangle of a mesh emitter, recomputed (on the host)
+    only when its vertex positions are written anew."""
+    buf = shape.vertex_positions_buffer()
+    key = (buf.index, shape.vertex_count())
+    hit = _planar_cache.get(id(shape))
+    if hit is not None and hit[0] == key and hit[1] is shape:
+        return hit[2]
+    with dr.suspend_grad():
+        v = np.array(buf, np.float64).reshape(-1, 3)
+    light = _PlanarLight(v)
+    _planar_cache[id(shape)] = (key, shape, light)
+    return light
+
+
 def _light_domains(scene):
     """Planar mesh emitters (as bounding rectangles), and whether any other
     emitter (environment, curved or analytic area light) exists: those get a
     sampling component over the whole edge."""
     planar, other = [], False
     for e in scene.emitters():
-        flags = int(e.flags())
-        if flags & int(mi.EmitterFlags.Delta):
+        if int(e.flags()) & int(mi.EmitterFlags.Delta):
             continue   # point/spot/directional: not reached by rays
         shape = e.get_shape() if hasattr(e, "get_shape") else None
         if isinstance(shape, mi.Mesh):
-            with dr.suspend_grad():
-                v = np.array(shape.vertex_positions_buffer(), np.float64).reshape(-1, 3)
-            light = _PlanarLight(v)
+            light = _planar_light(shape)
             if light.flatness < 1e-5:
                 planar.append(light)
                 continue
@@ -176,39 +286,52 @@ def _ranges(planar, other, x, q0, q1):
     return out
 
 
-class _Candidates:
-    """Edges that can cast a shadow edge in this frame, as compact arrays:
-    ``index`` into the full edge arrays, detached endpoints, face normals,
-    open flag, and whether the edge's mesh moves."""
+def _sample_on_edge(ranges, ξ_r, ξ_s):
+    """A parameter s uniform in one of the valid ``ranges`` (picked
+    uniformly by ``ξ_r``), and its density (the mixture over all ranges)."""
+    n_valid = mi.Float(0.0)
+    for _, _, ok in ranges:
+        n_valid += dr.select(ok, 1.0, 0.0)
+    ξ_r = ξ_r * n_valid
+    s = mi.Float(0.0)
+    seen = mi.Float(0.0)
+    for s_a, s_b, ok in ranges:   # the k-th valid range for k = floor(ξ_r)
+        pick = ok & (ξ_r >= seen) & (ξ_r < seen + 1)
+        s = dr.select(pick, dr.lerp(s_a, s_b, ξ_s), s)
+        seen += dr.select(ok, 1.0, 0.0)
+    pdf_s = mi.Float(0.0)
+    for s_a, s_b, ok in ranges:
+        inside = ok & (s >= s_a) & (s <= s_b)
+        pdf_s += dr.select(inside, dr.rcp(s_b - s_a), 0.0)
+    pdf_s /= dr.maximum(n_valid, 1.0)
+    return s, dr.select(n_valid > 0, pdf_s, 0.0)
 
 
-def _candidates(scene, edges: EdgeArrays, planar, other):
+def _candidates(edges, planar, other):
     """Per-frame filter: edges between non-coplanar faces (or open) that are
     silhouettes as seen from some corner or the centre of a planar light
-    (every such edge if environments or curved lights exist)."""
+    (every such edge if environments or curved lights exist), as compact
+    arrays (``index`` into the edge arrays, detached endpoints and normals,
+    open flag, whether the edge's mesh moves); None if there is none.
+
+    Host synchronisation: the compaction needs the count of candidates."""
     p0, p1 = dr.detach(edges.p0), dr.detach(edges.p1)
-    cos_bend = dr.dot(dr.normalize(edges.n0), dr.normalize(edges.n1))
-    keep = edges.open | (cos_bend < 1 - 1e-6)
+    keep = sil.is_bent(edges.open, sil.cos_bend(edges.n0, edges.n1))
     if not other:
         lit = mi.Bool(False)
         for light in planar:
             o, e1, e2 = light.origin, light.e1, light.e2
             for u, v in ((light.u0, light.v0), (light.u1, light.v0), (light.u1, light.v1),
                          (light.u0, light.v1), (0.5 * (light.u0 + light.u1), 0.5 * (light.v0 + light.v1))):
-                c = mi.Point3f(o + u * e1 + v * e2)
-                s0, s1 = dr.dot(edges.n0, c - p0), dr.dot(edges.n1, c - p0)
-                lit |= edges.open | (s0 * s1 <= 0)
+                s0, s1 = sil.side_signs(edges.n0, edges.n1, p0, mi.Point3f(o + u * e1 + v * e2))
+                lit |= sil.is_fold(edges.open, s0, s1, inclusive=True)
         keep &= lit
     idx = dr.compress(keep)
     if dr.width(idx) == 0:
         return None
-    c = _Candidates()
-    c.index = idx
-    c.count = dr.width(idx)
     g = lambda a: dr.gather(type(a), a, idx)  # noqa: E731
-    c.p0, c.p1, c.n0, c.n1, c.open = g(p0), g(p1), g(edges.n0), g(edges.n1), g(edges.open)
-    c.moves = g(edges.moves)
-    return c
+    return Samples(index=idx, count=dr.width(idx), p0=g(p0), p1=g(p1), n0=g(edges.n0),
+                   n1=g(edges.n1), open=g(edges.open), moves=g(edges.moves))
 
 
 def _edge_weight(c, j, x, x_moves, planar, other, active):
@@ -219,7 +342,7 @@ def _edge_weight(c, j, x, x_moves, planar, other, active):
     q0, q1, n0, n1, is_open, moves = (dr.gather(type(a), a, j, active)
                                       for a in (c.p0, c.p1, c.n0, c.n1, c.open, c.moves))
     mid = 0.5 * (q0 + q1)
-    sil = is_open | (dr.dot(n0, x - mid) * dr.dot(n1, x - mid) < 0)
+    s0, s1 = sil.side_signs(n0, n1, mid, x)
     frac = mi.Float(0.0)
     for s_a, s_b, ok in _ranges(planar, other, x, q0, q1):
         frac += dr.select(ok, s_b - s_a, 0.0)
@@ -228,7 +351,8 @@ def _edge_weight(c, j, x, x_moves, planar, other, active):
     e = q1 - q0
     e_perp = e - d * (dr.dot(d, e) / dr.squared_norm(d))
     w = frac * dr.norm(e_perp) / r
-    return dr.select(active & sil & (moves | x_moves) & dr.isfinite(w), w, 0.0)
+    return dr.select(active & sil.is_fold(is_open, s0, s1) & (moves | x_moves) & dr.isfinite(w),
+                     w, 0.0)
 
 
 #: candidates examined per shading point when there are more than this many
@@ -286,163 +410,29 @@ def _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng, count):
     return chosen, prob
 
 
-def estimate(scene: mi.Scene, sensor: mi.Sensor, seed: int, spp: int, edges: EdgeArrays):
-    """Zero-valued image (H, W, C) whose derivative is the direct-light
-    boundary term at the first vertex of camera paths; None if no mesh moves
-    (``edges.moving``). ``edges`` holds the edges of all meshes of the scene.
-    Call with gradients enabled."""
-    from ..integrator import _camera_rays, _prepare_sampler
-
-    moving = edges.moving
-    if not moving or not edges.count:
-        return None
-    film = sensor.film()
-
-    with dr.suspend_grad():
-        planar, other = _light_domains(scene)
-        cand = _candidates(scene, edges, planar, other)
-        if cand is None:
-            return None
-
-        sampler, spp = _prepare_sampler(sensor, seed ^ 0x2C1B3C6D, spp)
-        ray, cam_w, pos = _camera_rays(sensor, sampler)
-        n = dr.width(pos)
-        pi_x = scene.ray_intersect_preliminary(ray, coherent=True)
-        si = pi_x.compute_surface_interaction(ray, mi.RayFlags.All)
-        active = si.is_valid()
-        bsdf = si.bsdf(ray)
-        x_moves = mi.Bool(False)
-        for m in moving:
-            x_moves |= si.shape == mi.ShapePtr(m)
-
-        # --- an edge (per shading point, by weighted reservoir sampling) ----
-        j, pmf = _pick_edge(cand, si.p, x_moves, planar, other, sampler.next_1d(), active, seed)
-        active &= pmf > 0
-        idx = dr.gather(mi.UInt32, cand.index, j)
-
-        # Where on the edge? Only the part whose rays reach a light can matter:
-        # for each planar light, the range of s whose ray through the edge
-        # meets its rectangle; a mixture over those ranges (plus the whole
-        # edge when environments or curved lights exist), uniform in s.
-        q0, q1 = dr.gather(mi.Point3f, dr.detach(edges.p0), idx), \
-            dr.gather(mi.Point3f, dr.detach(edges.p1), idx)
-        ranges = _ranges(planar, other, si.p, q0, q1)
-        n_valid = mi.Float(0.0)
-        for _, _, ok in ranges:
-            n_valid += dr.select(ok, 1.0, 0.0)
-        active &= n_valid > 0
-        ξ_r = sampler.next_1d() * n_valid
-        ξ_s = sampler.next_1d()
-        s = mi.Float(0.0)
-        seen = mi.Float(0.0)
-        for s_a, s_b, ok in ranges:   # the k-th valid range for k = floor(ξ_r)
-            pick = ok & (ξ_r >= seen) & (ξ_r < seen + 1)
-            s = dr.select(pick, dr.lerp(s_a, s_b, ξ_s), s)
-            seen += dr.select(ok, 1.0, 0.0)
-        pdf_s = mi.Float(0.0)
-        for s_a, s_b, ok in ranges:
-            inside = ok & (s >= s_a) & (s <= s_b)
-            pdf_s += dr.select(inside, dr.rcp(s_b - s_a), 0.0)
-        pdf_s /= dr.maximum(n_valid, 1.0)
-        active &= pdf_s > 0
-        g = lambda arr: dr.gather(type(arr), arr, idx)  # noqa: E731
-        q0, q1 = g(dr.detach(edges.p0)), g(dr.detach(edges.p1))
-        n0, n1 = g(edges.n0), g(edges.n1)
-        is_open = g(edges.open)
-        x = si.p
-        p = dr.lerp(q0, q1, s)
-        s0, s1 = dr.dot(n0, x - p), dr.dot(n1, x - p)
-        silhouette = is_open | (s0 * s1 < 0)
-
-        to_p = p - x
-        r = dr.norm(to_p)
-        ω = to_p / r
-        e = q1 - q0
-        e_perp = e - ω * dr.dot(ω, e)
-        J = dr.norm(e_perp) / r                       # dℓ_ω / ds
-        t_ω = e_perp / dr.norm(e_perp)
-        n_ω = dr.cross(ω, t_ω)
-
-        # --- is the edge point visible from x? -----------------------------
-        shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
-        f0, f1 = g(edges.f0), g(edges.f1)
-        ray_v = si.spawn_ray(ω)
-        pi_v = scene.ray_intersect_preliminary(ray_v, coherent=False, active=active)
-        own = (pi_v.shape == shape) & ((pi_v.prim_index == f0) | (pi_v.prim_index == f1))
-        d_hit = dr.norm(ray_v(pi_v.t) - x)
-        visible = ~pi_v.is_valid() | (d_hit >= r * (1 - 1e-4)) | own
-        active &= silhouette & visible & (J > 0) & dr.isfinite(J)
-
-        # --- emitted radiance on each side ----------------------------------
-        side = []
-        for o in (edges.o0, edges.o1):
-            side.append(dr.dot(dr.normalize(g(o) - x), n_ω))
-        faces_x = [s0 > 0, s1 > 0]
-        slots = g(edges.slot)
-
-        def emitted(sign):
-            on = [side[0] * sign > 0, (side[1] * sign > 0) & ~is_open]
-            use1 = on[1] & (~on[0] | (faces_x[1] & ~faces_x[0]))
-            has_face = on[0] | on[1]
-            # a face of the edge on this side: its own emission at p
-            k = dr.select(use1, 1, 0)
-            j0 = (slots >> (4 * k)) & 3
-            j1 = (slots >> (4 * k + 2)) & 3
-            bary = [dr.select(j0 == m, 1 - s, 0.0) + dr.select(j1 == m, s, 0.0) for m in range(3)]
-            pi = dr.zeros(mi.PreliminaryIntersection3f, n)
-            pi.t, pi.shape = r, shape
-            pi.prim_index = dr.select(use1, f1, f0)
-            pi.prim_uv = mi.Point2f(bary[1], bary[2])
-            pi.valid = active & has_face
-            ray_f = mi.Ray3f(x, ω)
-            si_f = pi.compute_surface_interaction(ray_f, mi.RayFlags.All, active & has_face)
-            Le_face = si_f.emitter(scene, active & has_face).eval(si_f, active & has_face)
-            # no face on this side: what lies just past the edge
-            d = dr.normalize(ω + sign * SIDE_OFFSET * n_ω)
-            ray_b = mi.Ray3f(x + d * (r * (1 + 1e-3)), d)
-            si_b = scene.ray_intersect(ray_b, active & ~has_face)
-            Le_b = si_b.emitter(scene, active & ~has_face).eval(si_b, active & ~has_face)
-            # the surface point seen on this side (None: at infinity)
-            y = dr.select(has_face, p, si_b.p)
-            finite = has_face | si_b.is_valid()
-            return dr.select(has_face, Le_face, Le_b), y, finite
-
-        Le_m, y_m, fin_m = emitted(-1.0)
-        Le_p, y_p, fin_p = emitted(+1.0)
-        ctx = mi.BSDFContext()
-        f = bsdf.eval(ctx, si, si.to_local(ω), active)
-        weight = cam_w * f * J / dr.maximum(pmf * pdf_s, 1e-30)
-        active &= dr.any((Le_m != Le_p) & (weight != 0))
-
-    # --- attach: motion of the direction to the edge point -----------------
-    # The interior term holds the *next vertex* of a path fixed in space
-    # (area measure), not its direction. So each side's jump moves relative
-    # to the surface point seen on that side: V = n · ∂(ω_edge − ω_side),
-    # with ω_side the direction to that (fixed) point, or a fixed direction
-    # for an environment. With a static shading point this is n · ∂ω_edge.
-    p_att = dr.lerp(dr.gather(mi.Point3f, edges.p0, idx), dr.gather(mi.Point3f, edges.p1, idx), s)
-    si_att = pi_x.compute_surface_interaction(ray, mi.RayFlags.All)   # moves along the ray
-    x_att = si_att.p
-    ω_e = dr.normalize(p_att - x_att)
-
-    def velocity(y, finite):
-        ω_side = dr.select(finite, dr.normalize(y - x_att), ω)
-        return dr.dot(n_ω, ω_e - ω_side)
-
-    contrib = dr.select(active, weight * (Le_m * velocity(y_m, fin_m) -
-                                          Le_p * velocity(y_p, fin_p)), 0.0)
-
-    # Splat like the primal (same positions, same filter weights, weight 1
-    # per camera sample) and divide by the detached weight sums: the ratio
-    # estimator of the primal, with a cheap derivative.
-    nc = 4 if mi.has_flag(film.flags(), mi.FilmFlags.Alpha) else 3
-    block = mi.ImageBlock(film.crop_size(), film.crop_offset(), nc + 1, film.rfilter(),
-                          border=film.sample_border(), normalize=False)
-    vals = [contrib.x, contrib.y, contrib.z] + ([mi.Float(0.0)] if nc == 4 else [])
-    block.put(pos, vals + [mi.Float(1.0)])
-    t = block.tensor()
-    b = film.rfilter().border_size() if film.sample_border() else 0
-    if b:
-        t = t[b:t.shape[0] - b, b:t.shape[1] - b, :]
-    wsum = dr.detach(t[:, :, nc:nc + 1])
-    return t[:, :, 0:nc] / dr.maximum(wsum, 1e-20)
+def _emitted(ctx: BoundaryContext, smp: Samples, sign: float):
+    """Emitted radiance seen from x on the ``sign`` side of the edge point,
+    the surface point seen there and whether it is finite (not the
+    environment)."""
+    edges, scene = ctx.edges, ctx.scene
+    g = lambda arr: dr.gather(type(arr), arr, smp.idx)  # noqa: E731
+    x, n_ω, r, ω, active = smp.si.p, smp.n_ω, smp.r, smp.ω, smp.active
+    side = [dr.dot(dr.normalize(g(o) - x), n_ω) for o in (edges.o0, edges.o1)]
+    use1, has_face = sil.side_face(side[0], side[1], sign, smp.is_open, smp.s0 > 0, smp.s1 > 0)
+    # a face of the edge on this side: its own emission at p
+    bary = sil.face_barycentrics(g(edges.slot), use1, 1 - smp.s, smp.s, 0.0)
+    on_face = active & has_face
+    pi = dr.zeros(mi.PreliminaryIntersection3f, dr.width(x))
+    pi.t, pi.shape = r, smp.shape
+    pi.prim_index = dr.select(use1, smp.f1, smp.f0)
+    pi.prim_uv = mi.Point2f(bary[1], bary[2])
+    pi.valid = on_face
+    si_f = pi.compute_surface_interaction(mi.Ray3f(x, ω), mi.RayFlags.All, on_face)
+    Le_face = si_f.emitter(scene, on_face).eval(si_f, on_face)
+    # no face on this side: what lies just past the edge
+    behind = active & ~has_face
+    d = dr.normalize(ω + sign * SIDE_OFFSET_RAD * n_ω)
+    si_b = scene.ray_intersect(mi.Ray3f(x + d * (r * (1 + 1e-3)), d), behind)
+    Le_b = si_b.emitter(scene, behind).eval(si_b, behind)
+    y = dr.select(has_face, smp.p, si_b.p)
+    return dr.select(has_face, Le_face, Le_b), y, has_face | si_b.is_valid()

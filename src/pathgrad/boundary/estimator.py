@@ -1,0 +1,146 @@
+r"""The interface every boundary estimator implements, and what they share
+in one render.
+
+A boundary estimator estimates one integral over a set of visibility
+discontinuities, of the form
+
+.. math::
+    \partial_\theta I_p \mathrel{+}= \int_{\Gamma} w_p(x)\,
+        \big(L^-(x) - L^+(x)\big)\, V_n(x)\, d\ell(x),
+
+(the pixel weight :math:`w_p`, the radiance on either side and the normal
+velocity of the discontinuity :math:`V_n` depend on the term). It returns a
+*zero-valued* image of shape (H, W, C) whose derivative is that term:
+forward mode takes ``dr.forward_to`` of it, reverse mode
+``dr.backward_from(image * grad_in)``.
+
+The integrator builds one :class:`BoundaryContext` per render and calls
+:meth:`BoundaryEstimator.estimate` of each estimator in its list, which runs
+the four phases of the protocol:
+
+1. :meth:`~BoundaryEstimator.prepare` -- once per render: what can
+   contribute (candidate edges, lights); a list of independent sampling
+   tasks (one per light, say), empty when the term is zero;
+2. :meth:`~BoundaryEstimator.sample` -- detached: points on the
+   discontinuity with their film position and density;
+3. :meth:`~BoundaryEstimator.radiance_difference` -- detached: the radiance
+   on both sides, :math:`L^- - L^+` (or each side's radiance where their
+   velocities differ);
+4. :meth:`~BoundaryEstimator.splat` -- attached: the normal velocity from
+   AD of the sample's position, and the image through the film's filter
+   (:mod:`pathgrad.film`).
+
+Sample budgets: each estimator has one setting, the integrator property
+``<name>_spp`` (samples per film pixel, spread over the discontinuities in
+view); 0 means the integrator's ``boundary_spp``, whose 0 means the spp of the
+differential pass. :meth:`~BoundaryEstimator.sample_count` turns it into a
+sample count.
+
+Seeds: every estimator draws from its own stream of the render's seed
+(:meth:`BoundaryContext.stream_seed`), so the primal, the interior term and
+each boundary term use independent random numbers, and the same seed gives
+the same numbers in the forward and reverse passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import drjit as dr
+import mitsuba as mi
+
+from .camera import PinholeCamera
+from .edges import EdgeArrays
+from .motion import Motion
+
+#: per-estimator seed streams (xor-ed into the render's seed)
+SEED_STREAMS = {"primary": 0x5BD1E995, "shadow": 0x2C1B3C6D, "shadow_delta": 0x68E31DA4,
+                "shadow_edges": 0x7F4A7C15}
+
+
+class Samples(types.SimpleNamespace):
+    """Per-sample arrays passed between the phases of one estimator (its
+    fields are the estimator's own)."""
+
+
+@dataclasses.dataclass
+class BoundaryContext:
+    """What every boundary estimator of one render shares.
+
+    ``edges`` holds the edges of every mesh when some estimator needs static
+    edges too (shadows of fixed occluders on moving receivers), else those of
+    the moving meshes only."""
+
+    scene: mi.Scene
+    sensor: mi.Sensor
+    seed: int
+    max_depth: int
+    rr_depth: int
+    motion: Motion
+    camera: PinholeCamera
+    edges: EdgeArrays
+
+    @property
+    def film(self) -> mi.Film:
+        return self.sensor.film()
+
+    @property
+    def n_pixels(self) -> int:
+        return int(dr.prod(self.film.crop_size()))
+
+    def stream_seed(self, stream: str, k: int = 0) -> int:
+        """The seed of one estimator's random numbers (``k``: sub-stream,
+        e.g. one per light)."""
+        return self.seed ^ (SEED_STREAMS[stream] + k)
+
+
+class BoundaryEstimator:
+    """Base class of the boundary estimators (see the module docstring).
+
+    Subclasses set ``name`` (the key of their sample budget,
+    ``<name>_spp``), ``switch`` (an integrator flag besides ``boundary``
+    that must be on, or None) and ``static_edges`` (needs the edges of meshes
+    that do not move), and implement the four phases."""
+
+    name: str = ""
+    switch: str | None = None
+    static_edges: bool = False
+
+    def sample_count(self, ctx: BoundaryContext, spp: float) -> int:
+        """Samples for a budget of ``spp`` per film pixel (at least one)."""
+        return max(int(round(spp * ctx.n_pixels)), 1)
+
+    def prepare(self, ctx: BoundaryContext) -> list:
+        """Once per render: the independent sampling tasks (empty: the term
+        is zero in this render)."""
+        raise NotImplementedError
+
+    def sample(self, ctx: BoundaryContext, task, n: int) -> Samples:
+        """``n`` detached points on the discontinuities of ``task``."""
+        raise NotImplementedError
+
+    def radiance_difference(self, ctx: BoundaryContext, smp: Samples) -> None:
+        """Detached radiance on both sides; stored in ``smp``."""
+        raise NotImplementedError
+
+    def splat(self, ctx: BoundaryContext, smp: Samples) -> mi.TensorXf:
+        """Attached zero-valued image (H, W, C) whose derivative is the term."""
+        raise NotImplementedError
+
+    def estimate(self, ctx: BoundaryContext, spp: float) -> mi.TensorXf | None:
+        """The term as a zero-valued image, or None when it is zero. Call with
+        gradients enabled."""
+        if spp <= 0:
+            return None
+        total = None
+        n = self.sample_count(ctx, spp)
+        for task in self.prepare(ctx):
+            with dr.suspend_grad():
+                smp = self.sample(ctx, task, n)
+                if smp is None:
+                    continue
+                self.radiance_difference(ctx, smp)
+            img = self.splat(ctx, smp)
+            total = img if total is None else total + img
+        return total

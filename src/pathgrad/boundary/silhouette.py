@@ -1,0 +1,117 @@
+"""Silhouette geometry shared by the boundary estimators, written once.
+
+An edge with faces 0 and 1 (normals ``n0``, ``n1``, not normalised) seen
+from a viewpoint ``c`` (the camera, a light, a shading point):
+
+* *side signs* ``s_k = n_k · (c − p)`` for a point ``p`` on the edge: face k
+  is turned towards ``c`` where ``s_k > 0``;
+* a *fold* (a silhouette seen from ``c``) is an open edge or one whose faces
+  turn opposite ways, ``s0 s1 < 0``;
+* a *crease* is an edge across which the shading normal jumps (see
+  :mod:`pathgrad.boundary.edges`); it matters where its faces bend
+  (``cos_bend < 1``) and, on a closed mesh, where not both faces turn away;
+* the edge point is *unoccluded* from ``c`` if the first hit along the ray
+  towards it is no nearer than the point itself, or is one of the edge's own
+  faces (rays that graze them at the edge are numerically unreliable);
+* each *side* of the edge's image shows the adjacent face whose third corner
+  lies on that side; a side covered by both faces (a fold) shows the one
+  turned towards ``c``; a side with no face shows what lies behind.
+
+Edge endpoints and faces are addressed as in
+:class:`pathgrad.boundary.edges.EdgeArrays` (``slot`` packs the corner slots
+of the two endpoints in both faces).
+"""
+
+from __future__ import annotations
+
+import drjit as dr
+import mitsuba as mi
+
+#: creases whose faces bend by less than this (1 - cos) count as flat
+FLAT_COS = 1e-6
+#: relative distance within which a hit counts as the edge point itself
+REL_DIST_TOL = 1e-4
+
+
+def side_signs(n0, n1, p, viewpoint) -> tuple[mi.Float, mi.Float]:
+    """``(n0 · (c − p), n1 · (c − p))``: positive where face k turns towards
+    the viewpoint ``c``."""
+    return dr.dot(n0, viewpoint - p), dr.dot(n1, viewpoint - p)
+
+
+def is_fold(is_open, s0, s1, inclusive: bool = False) -> mi.Bool:
+    """Open edge, or faces turned opposite ways (``s0 s1 < 0``; ``<= 0`` with
+    ``inclusive``, which also keeps edges seen exactly edge-on)."""
+    prod = s0 * s1
+    return is_open | ((prod <= 0) if inclusive else (prod < 0))
+
+
+def cos_bend(n0, n1) -> mi.Float:
+    """Cosine of the angle between the two face normals."""
+    return dr.dot(dr.normalize(n0), dr.normalize(n1))
+
+
+def is_bent(is_open, cos) -> mi.Bool:
+    """Open, or faces not coplanar: the edge can hide something."""
+    return is_open | (cos < 1 - FLAT_COS)
+
+
+def is_visible_crease(crease, closed, cos, s0, s1) -> mi.Bool:
+    """A crease with bent faces that is not hidden at the back of a closed
+    mesh (both faces turned away from the viewpoint)."""
+    return crease & (cos < 1 - FLAT_COS) & ~(closed & (s0 < 0) & (s1 < 0))
+
+
+def own_face(pi: mi.PreliminaryIntersection3f, shape, f0, f1=None) -> mi.Bool:
+    """The hit ``pi`` is face ``f0`` (or ``f1``) of ``shape``."""
+    same = pi.prim_index == f0
+    if f1 is not None:
+        same |= pi.prim_index == f1
+    return (pi.shape == shape) & same
+
+
+def unoccluded(pi: mi.PreliminaryIntersection3f, hit_dist, dist, own) -> mi.Bool:
+    """Nothing nearer than ``dist`` along the ray: no hit, a hit at distance
+    ``hit_dist`` no nearer than the point (to ``REL_DIST_TOL``), or a hit on
+    the point's own face (``own``, see :func:`own_face`)."""
+    return ~pi.is_valid() | (hit_dist >= dist * (1 - REL_DIST_TOL)) | own
+
+
+def side_face(side0, side1, sign, is_open, facing0, facing1) -> tuple[mi.Bool, mi.Bool]:
+    """Which adjacent face the ``sign`` side of the edge shows.
+
+    ``side_k``: signed offset of face k's third corner from the edge, along
+    the edge normal used for the sides; ``facing_k``: face k is turned
+    towards the viewpoint. Returns ``(use1, has_face)``: the side shows face
+    1 (else face 0), and the side shows a face at all."""
+    on0 = side0 * sign > 0
+    on1 = (side1 * sign > 0) & ~is_open
+    use1 = on1 & (~on0 | (facing1 & ~facing0))
+    return use1, on0 | on1
+
+
+def face_barycentrics(slots, use1, w0, w1, w_opp) -> list:
+    """Barycentric coordinates, in face corner order, of the point with
+    weights ``w0``, ``w1`` on the edge's endpoints and ``w_opp`` on the
+    face's third corner, in face 1 where ``use1`` else face 0."""
+    k = dr.select(use1, 1, 0)
+    j0 = (slots >> (4 * k)) & 3          # corner slot of endpoint 0
+    j1 = (slots >> (4 * k + 2)) & 3      # corner slot of endpoint 1
+    return [dr.select(j0 == m, w0, dr.select(j1 == m, w1, w_opp)) for m in range(3)]
+
+
+def clip_segment_2d(a, b, lo, hi) -> tuple[mi.Float, mi.Float]:
+    """Liang-Barsky: the parameter range [t0, t1] of the segment a -> b that
+    lies inside the box [lo, hi] (2D; bounds per axis); empty where t0 >= t1."""
+    t0, t1 = mi.Float(0), mi.Float(1)
+    d = b - a
+    for axis in range(2):
+        for bound, sign in ((float(lo[axis]), -1.0), (float(hi[axis]), 1.0)):
+            # inside: sign * (a + t d - bound) <= 0
+            num = sign * (bound - a[axis])
+            den = sign * d[axis]
+            t = num / den
+            t0 = dr.select(den < 0, dr.maximum(t0, t), t0)
+            t1 = dr.select(den > 0, dr.minimum(t1, t), t1)
+            t1 = dr.select((den == 0) & (num < 0), -1.0, t1)
+    return t0, t1
