@@ -135,16 +135,24 @@ def brute_clip(a, b, lo, hi):
 @pytest.mark.parametrize("a,b", [((1, 1), (2, 3)), ((-2, 1), (6, 2)), ((2, -3), (2, 9)),
                                  ((-1, -1), (-1, 9)), ((-3, 5), (9, -1)), ((7, 7), (9, 9)),
                                  ((0, 2), (4, 2))])
-def test_clip_segment_2d_matches_brute_force(a, b):
+def test_clip_segment_matches_brute_force(a, b):
     lo, hi = np.array([0.0, 0.0]), np.array([4.0, 5.0])
     a, b = np.array(a, float), np.array(b, float)
-    t0, t1 = sil.clip_segment_2d(mi.Point2f(*map(float, a)), mi.Point2f(*map(float, b)), lo, hi)
+    t0, t1 = sil.clip_segment(mi.Point2f(*map(float, a)), mi.Point2f(*map(float, b)), lo, hi)
     t0, t1 = float(t0[0]), float(t1[0])
     ref = brute_clip(a, b, lo, hi)
     if ref is None:
         assert t0 >= t1
     else:
         assert t0 == pytest.approx(ref[0], abs=1e-4) and t1 == pytest.approx(ref[1], abs=1e-4)
+    # the same along x alone, in 1D with per-lane bounds
+    t0, t1 = sil.clip_segment(mi.Float(a[0]), mi.Float(b[0]), mi.Float(lo[0]), mi.Float(hi[0]))
+    ref = brute_clip(a[:1], b[:1], lo[:1], hi[:1])
+    if ref is None:
+        assert float(t0[0]) >= float(t1[0])
+    else:
+        assert float(t0[0]) == pytest.approx(ref[0], abs=1e-4)
+        assert float(t1[0]) == pytest.approx(ref[1], abs=1e-4)
 
 
 def test_device_distribution_matches_mitsuba_and_survives_no_mass():

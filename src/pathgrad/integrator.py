@@ -129,7 +129,7 @@ class _PathgradMixin:
             ray, weight, pos = film_ops.camera_rays(sensor, sampler)
             L, valid = self._trace(dr.ADMode.Primal, scene, sampler, ray)
             img = film_ops.splat(film, pos, L * weight, dr.select(valid, 1.0, 0.0),
-                         coalesce=spp >= 4)
+                                 coalesce=spp >= 4)
             if evaluate:
                 dr.eval(img)
             return img

@@ -154,7 +154,7 @@ def _projected_candidates(ctx: BoundaryContext) -> Samples:
     in_front = (z0 >= zn) | (z1 >= zn)
     a, za = camera.project(dr.lerp(p0, p1, s_lo))
     b, zb = camera.project(dr.lerp(p0, p1, s_hi))
-    t_lo, t_hi = sil.clip_segment_2d(a, b, camera.region.lo, camera.region.hi)
+    t_lo, t_hi = sil.clip_segment(a, b, camera.region.lo, camera.region.hi)
     length = dr.norm(b - a) * dr.maximum(t_hi - t_lo, 0.0)
     weight = dr.select(edges.moves & in_front & dr.isfinite(length), length * importance, 0.0)
     return Samples(distr=DiscreteDistribution(weight), length=length, a=a, b=b, za=za, zb=zb,

@@ -52,6 +52,7 @@ import mitsuba as mi
 import numpy as np
 
 from ..film import camera_rays, prepare_sampler, splat_camera_samples
+from ..sampling import DiscreteDistribution
 from . import silhouette as sil
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 from .motion import surface_point
@@ -99,7 +100,7 @@ class AreaShadow(BoundaryEstimator):
 
         # an edge, per shading point, by weighted reservoir sampling
         j, pmf = _pick_edge(cand, si.p, x_moves, planar, other, sampler.next_1d(), active,
-                            ctx.seed)
+                            ctx.stream_seed("shadow_edges"))
         active &= pmf > 0
         idx = dr.gather(mi.UInt32, cand.index, j)
 
@@ -140,11 +141,8 @@ class AreaShadow(BoundaryEstimator):
         """Emitted radiance seen on each side of the edge point, the points
         seen there (their velocities differ), and the sample weight
         f · camera weight · dℓ/ds / density."""
-        for sign, key in ((-1.0, "m"), (+1.0, "p")):
-            Le, y, finite = _emitted(ctx, smp, sign)
-            setattr(smp, "Le_" + key, Le)
-            setattr(smp, "y_" + key, y)
-            setattr(smp, "fin_" + key, finite)
+        smp.Le_m, smp.y_m, smp.fin_m = _emitted(ctx, smp, -1.0)
+        smp.Le_p, smp.y_p, smp.fin_p = _emitted(ctx, smp, +1.0)
         bsdf = smp.si.bsdf(smp.ray)
         f = bsdf.eval(mi.BSDFContext(), smp.si, smp.si.to_local(smp.ω), smp.active)
         smp.weight = smp.cam_w * f * smp.J / dr.maximum(smp.pmf * smp.pdf_s, 1e-30)
@@ -238,17 +236,7 @@ def _interval(light: _PlanarLight, x, q0, q1):
     h0, h1 = σ * dr.dot(n, q0 - x), σ * dr.dot(n, q1 - x)
     top = dr.abs(D) * (1 + 1e-5)
     lo_h = 1e-6 * dr.abs(D)
-    s_lo, s_hi = mi.Float(0.0), mi.Float(1.0)
-    dh = h1 - h0
-    for bound, keep_above in ((lo_h, True), (top, False)):
-        # h0 + s dh >= bound (keep_above) or <= bound
-        t = (bound - h0) / dh
-        rising = dh > 0
-        lower = keep_above == rising
-        s_lo = dr.select((dh != 0) & lower, dr.maximum(s_lo, t), s_lo)
-        s_hi = dr.select((dh != 0) & ~lower, dr.minimum(s_hi, t), s_hi)
-        bad = (dh == 0) & ((h0 < bound) if keep_above else (h0 > bound))
-        s_hi = dr.select(bad, -1.0, s_hi)
+    s_lo, s_hi = sil.clip_segment(h0, h1, lo_h, top)
     ok = s_lo < s_hi
     qa, qb = dr.lerp(q0, q1, s_lo), dr.lerp(q0, q1, s_hi)
     ha, hb = dr.lerp(h0, h1, s_lo), dr.lerp(h0, h1, s_hi)
@@ -261,15 +249,7 @@ def _interval(light: _PlanarLight, x, q0, q1):
         return mi.Point2f(dr.dot(p - o, e1), dr.dot(p - o, e2))
 
     P0, P1 = plane_uv(qa, ha), plane_uv(qb, hb)
-    t0, t1 = mi.Float(0), mi.Float(1)
-    d = P1 - P0
-    for axis, lo, hi in ((0, light.u0, light.u1), (1, light.v0, light.v1)):
-        for bound, sign in ((float(lo), -1.0), (float(hi), 1.0)):
-            num, den = sign * (bound - P0[axis]), sign * d[axis]
-            t = num / den
-            t0 = dr.select(den < 0, dr.maximum(t0, t), t0)
-            t1 = dr.select(den > 0, dr.minimum(t1, t), t1)
-            t1 = dr.select((den == 0) & (num < 0), -1.0, t1)
+    t0, t1 = sil.clip_segment(P0, P1, (light.u0, light.v0), (light.u1, light.v1))
     # projective map from the parameter on P0P1 back to the edge
     to_s = lambda t: dr.lerp(s_lo, s_hi, t * ha / ((1 - t) * hb + t * ha))  # noqa: E731
     s_a, s_b = to_s(dr.clip(t0, 0, 1)), to_s(dr.clip(t1, 0, 1))
@@ -359,7 +339,7 @@ def _edge_weight(c, j, x, x_moves, planar, other, active):
 RIS_PROPOSALS = 64
 
 
-def _pick_edge(c, x, x_moves, planar, other, ξ, active, seed=0):
+def _pick_edge(c, x, x_moves, planar, other, ξ, active, seed: int):
     """One candidate edge per lane, drawn in proportion to its importance
     w_j(x) (see :func:`_edge_weight`), by weighted reservoir sampling in a
     single pass reusing one uniform number.
@@ -374,9 +354,9 @@ def _pick_edge(c, x, x_moves, planar, other, ξ, active, seed=0):
     ris = c.count > RIS_PROPOSALS
     distr = rng = None
     if ris:
-        distr = mi.DiscreteDistribution(dr.norm(c.p1 - c.p0))
+        distr = DiscreteDistribution(dr.norm(c.p1 - c.p0))
         # opaque: a literal seed would compile a new kernel for every seed
-        rng = mi.PCG32(dr.width(x), dr.opaque(mi.UInt64, (seed + 0x9E3779B97F4A7C15) % 2**64))
+        rng = mi.PCG32(dr.width(x), dr.opaque(mi.UInt64, seed))
     return _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng,
                       RIS_PROPOSALS if ris else c.count)
 

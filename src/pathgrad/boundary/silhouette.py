@@ -13,6 +13,7 @@ from a viewpoint ``c`` (the camera, a light, a shading point):
 * the edge point is *unoccluded* from ``c`` if the first hit along the ray
   towards it is no nearer than the point itself, or is one of the edge's own
   faces (rays that graze them at the edge are numerically unreliable);
+* segments are clipped to boxes by Liang-Barsky (:func:`clip_segment`);
 * each *side* of the edge's image shows the adjacent face whose third corner
   lies on that side; a side covered by both faces (a fold) shows the one
   turned towards ``c``; a side with no face shows what lies behind.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import drjit as dr
 import mitsuba as mi
+import numpy as np
 
 #: creases whose faces bend by less than this (1 - cos) count as flat
 FLAT_COS = 1e-6
@@ -100,16 +102,25 @@ def face_barycentrics(slots, use1, w0, w1, w_opp) -> list:
     return [dr.select(j0 == m, w0, dr.select(j1 == m, w1, w_opp)) for m in range(3)]
 
 
-def clip_segment_2d(a, b, lo, hi) -> tuple[mi.Float, mi.Float]:
+def _bound(b):
+    return float(b) if isinstance(b, (int, float, np.floating, np.integer)) else b
+
+
+def clip_segment(a, b, lo, hi) -> tuple[mi.Float, mi.Float]:
     """Liang-Barsky: the parameter range [t0, t1] of the segment a -> b that
-    lies inside the box [lo, hi] (2D; bounds per axis); empty where t0 >= t1."""
+    lies inside the box [lo, hi]; empty where t0 >= t1. In 2D (``a``, ``b``
+    points; ``lo``, ``hi`` per-axis pairs) or in 1D (``a``, ``b`` Floats;
+    ``lo``, ``hi`` numbers or Floats)."""
+    if dr.size_v(type(a)) == 2:
+        axes = [(a[i], b[i] - a[i], lo[i], hi[i]) for i in range(2)]
+    else:
+        axes = [(a, b - a, lo, hi)]
     t0, t1 = mi.Float(0), mi.Float(1)
-    d = b - a
-    for axis in range(2):
-        for bound, sign in ((float(lo[axis]), -1.0), (float(hi[axis]), 1.0)):
+    for a_k, d_k, lo_k, hi_k in axes:
+        for bound, sign in ((_bound(lo_k), -1.0), (_bound(hi_k), 1.0)):
             # inside: sign * (a + t d - bound) <= 0
-            num = sign * (bound - a[axis])
-            den = sign * d[axis]
+            num = sign * (bound - a_k)
+            den = sign * d_k
             t = num / den
             t0 = dr.select(den < 0, dr.maximum(t0, t), t0)
             t1 = dr.select(den > 0, dr.minimum(t1, t), t1)
