@@ -138,8 +138,6 @@ class BoundaryEstimator:
         for task in self.prepare(ctx):
             with dr.suspend_grad():
                 smp = self.sample(ctx, task, n)
-                if smp is None:
-                    continue
                 self.radiance_difference(ctx, smp)
             img = self.splat(ctx, smp)
             total = img if total is None else total + img
