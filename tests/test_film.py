@@ -96,7 +96,6 @@ def test_sampled_size_and_region_follow_sample_border():
 
 def test_sample_adjoint_is_the_transpose_of_splat():
     """⟨grad_in, splat(v)⟩ is linear in v with gradient sample_adjoint."""
-    film = make_film("tent", True)
     sensor = mi.load_dict({"type": "perspective", "film": {"type": "hdrfilm", "width": 12,
                            "height": 10, "rfilter": {"type": "tent"}, "sample_border": True,
                                                            "pixel_format": "rgb"},

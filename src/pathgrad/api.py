@@ -377,7 +377,6 @@ def render(scene: mi.Scene | str | Mapping,
         if not isinstance(v, int) or v <= 0:
             raise ValueError(f"{name} must be a positive integer (samples per pixel), got {v!r}")
     seed_grad = _derive_seed(seed) if seed_grad is None else int(seed_grad)
-    _check_budget_names(budgets)
     integ = _pick_integrator(scene, integrator, max_depth=max_depth, rr_depth=rr_depth,
                              boundary=boundary, boundary_spp=boundary_spp, shadow=shadow,
                              **budgets)

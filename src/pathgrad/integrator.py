@@ -43,7 +43,6 @@ import mitsuba as mi
 from . import film as film_ops
 from . import interior
 from .boundary import primary, shadow, shadow_delta
-from .boundary.camera import camera as pinhole_camera
 from .boundary.edges import EdgeArrays
 from .boundary.estimator import BoundaryContext
 from .boundary.motion import Motion
@@ -152,14 +151,14 @@ class _PathgradMixin:
             return None
         with dr.resume_grad():   # grad_enabled() reads False while suspended
             motion = Motion(scene)
-            if not motion.meshes and not (self.shadow and motion.moving_lights):
+            if not motion.any:
                 return None
-            # one edge set and one camera, shared by the estimators
+            # one edge set (and one camera), shared by the estimators
             static = any(e.static_edges for e in estimators)
             meshes = [m for m in scene.shapes() if isinstance(m, mi.Mesh)] if static \
                 else motion.meshes
             ctx = BoundaryContext(scene, sensor, seed, self.max_depth, self.rr_depth, motion,
-                                  pinhole_camera(sensor), EdgeArrays(meshes, motion.meshes))
+                                  EdgeArrays(meshes, motion.meshes))
             img = None
             for e in estimators:
                 term = e.estimate(ctx, self._budget(e, spp))

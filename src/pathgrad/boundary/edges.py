@@ -267,3 +267,13 @@ class EdgeArrays:
             return
         for k, v in cols.items():
             setattr(self, k, _concat(v, _TYPES[k]))
+
+    def endpoints(self, idx: mi.UInt32) -> tuple[mi.Point3f, mi.Point3f]:
+        """Endpoints of edges ``idx`` (attached unless gradients are suspended)."""
+        return dr.gather(mi.Point3f, self.p0, idx), dr.gather(mi.Point3f, self.p1, idx)
+
+    def point(self, idx: mi.UInt32, s: mi.Float) -> mi.Point3f:
+        """The point at parameter ``s`` on edges ``idx`` (attached unless
+        gradients are suspended: then it is the detached sample point)."""
+        q0, q1 = self.endpoints(idx)
+        return dr.lerp(q0, q1, s)

@@ -18,7 +18,7 @@ The integrator builds one :class:`BoundaryContext` per render and calls
 :meth:`BoundaryEstimator.estimate` of each estimator in its list, which runs
 the four phases of the protocol:
 
-1. :meth:`~BoundaryEstimator.prepare` -- once per render: what can
+1. :meth:`~BoundaryEstimator.prepare` -- once per render, detached: what can
    contribute (candidate edges, lights); a list of independent sampling
    tasks (one per light, say), empty when the term is zero;
 2. :meth:`~BoundaryEstimator.sample` -- detached: points on the
@@ -44,13 +44,12 @@ the same numbers in the forward and reverse passes.
 
 from __future__ import annotations
 
-import dataclasses
 import types
 
 import drjit as dr
 import mitsuba as mi
 
-from .camera import PinholeCamera
+from .camera import PinholeCamera, camera
 from .edges import EdgeArrays
 from .motion import Motion
 
@@ -64,22 +63,27 @@ class Samples(types.SimpleNamespace):
     fields are the estimator's own)."""
 
 
-@dataclasses.dataclass
 class BoundaryContext:
     """What every boundary estimator of one render shares.
 
     ``edges`` holds the edges of every mesh when some estimator needs static
     edges too (shadows of fixed occluders on moving receivers), else those of
-    the moving meshes only."""
+    the moving meshes only. ``camera`` (the pinhole projection) is looked up
+    when an estimator first asks for it: estimators that work at camera
+    samples alone run with any sensor."""
 
-    scene: mi.Scene
-    sensor: mi.Sensor
-    seed: int
-    max_depth: int
-    rr_depth: int
-    motion: Motion
-    camera: PinholeCamera
-    edges: EdgeArrays
+    def __init__(self, scene: mi.Scene, sensor: mi.Sensor, seed: int, max_depth: int,
+                 rr_depth: int, motion: Motion, edges: EdgeArrays):
+        self.scene, self.sensor, self.seed = scene, sensor, seed
+        self.max_depth, self.rr_depth = max_depth, rr_depth
+        self.motion, self.edges = motion, edges
+        self._camera = None
+
+    @property
+    def camera(self) -> PinholeCamera:
+        if self._camera is None:
+            self._camera = camera(self.sensor)
+        return self._camera
 
     @property
     def film(self) -> mi.Film:
@@ -93,6 +97,14 @@ class BoundaryContext:
         """The seed of one estimator's random numbers (``k``: sub-stream,
         e.g. one per light)."""
         return self.seed ^ (SEED_STREAMS[stream] + k)
+
+    def stratified(self, stream: str, n: int, k: int = 0) -> tuple[mi.Sampler, mi.Float]:
+        """A sampler of ``n`` lanes on one seed stream and one stratified
+        number per lane, (i + ξ_i) / n: used through an inverse CDF over
+        concatenated edges, it spreads samples evenly along all of them."""
+        sampler = mi.load_dict({"type": "independent"})
+        sampler.seed(self.stream_seed(stream, k), n)
+        return sampler, (dr.arange(mi.Float, n) + sampler.next_1d()) / n
 
 
 class BoundaryEstimator:
@@ -135,7 +147,9 @@ class BoundaryEstimator:
             return None
         total = None
         n = self.sample_count(ctx, spp)
-        for task in self.prepare(ctx):
+        with dr.suspend_grad():
+            tasks = self.prepare(ctx)
+        for task in tasks:
             with dr.suspend_grad():
                 smp = self.sample(ctx, task, n)
                 self.radiance_difference(ctx, smp)

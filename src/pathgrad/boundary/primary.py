@@ -62,22 +62,16 @@ class PrimaryVisibility(BoundaryEstimator):
     def prepare(self, ctx: BoundaryContext) -> list:
         """The candidate edges with their clipped projections and importance
         (one task; none when no mesh moves)."""
-        edges = ctx.edges
-        if not ctx.motion.meshes or not edges.count:
+        if not ctx.motion.meshes or not ctx.edges.count:
             return []
-        with dr.suspend_grad():
-            return [_projected_candidates(ctx)]
+        return [_projected_candidates(ctx)]
 
     def sample(self, ctx: BoundaryContext, cand: Samples, n: int) -> Samples:
         """``n`` points on the candidate edges, stratified over their total
         clipped projected length, with their visibility from the camera."""
         edges, camera = ctx.edges, ctx.camera
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed(ctx.stream_seed(self.name), n)
         # one stratified number per sample picks the edge and the point on it
-        # (the inverse CDF of the concatenated edges): samples spread evenly
-        # along all candidate edges instead of clumping.
-        strata = (dr.arange(mi.Float, n) + sampler.next_1d()) / n
+        sampler, strata = ctx.stratified(self.name, n)
         idx, ξ = cand.distr.sample_reuse(strata)
         ξ = dr.clip(ξ, 0.0, 1.0)
         length_i = dr.gather(mi.Float, cand.length, idx)
@@ -94,7 +88,7 @@ class PrimaryVisibility(BoundaryEstimator):
 
         # is the edge point the first surface on its camera ray?
         c = camera.origin
-        x = dr.lerp(g(dr.detach(edges.p0)), g(dr.detach(edges.p1)), s)
+        x = edges.point(idx, s)
         dist = dr.norm(x - c)
         shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
         f0, f1 = g(edges.f0), g(edges.f1)
@@ -116,12 +110,9 @@ class PrimaryVisibility(BoundaryEstimator):
     def splat(self, ctx: BoundaryContext, smp: Samples) -> mi.TensorXf:
         """Normal velocity of the edge point in film space (AD of its
         projection), times ΔL over the density, through the film's filter."""
-        edges = ctx.edges
-        x_att = dr.lerp(dr.gather(mi.Point3f, edges.p0, smp.idx),
-                        dr.gather(mi.Point3f, edges.p1, smp.idx), smp.s)
-        u_att, _ = ctx.camera.project(x_att)
+        u_att, _ = ctx.camera.project(ctx.edges.point(smp.idx, smp.s))
         V_n = dr.dot(u_att - dr.detach(u_att), smp.normal)     # value 0, derivative V·n
-        scale = dr.select(smp.visible & (smp.pdf_len > 0), V_n / smp.pdf_len, 0.0)
+        scale = dr.select(smp.visible, V_n / smp.pdf_len, 0.0)   # visible: pdf_len > 0
         return splat_film_samples(ctx.film, ctx.camera.region, smp.u, smp.ΔL * scale,
                                   smp.Δα * scale, smp.n)
 
@@ -167,7 +158,7 @@ def _side_radiance(ctx: BoundaryContext, smp: Samples, sign: float, sampler):
     edges, camera, scene = ctx.edges, ctx.camera, ctx.scene
     g = lambda arr: dr.gather(type(arr), arr, smp.idx)  # noqa: E731
     c, u, normal = camera.origin, smp.u, smp.normal
-    q0, q1 = g(dr.detach(edges.p0)), g(dr.detach(edges.p1))
+    q0, q1 = edges.endpoints(smp.idx)
     o = [g(edges.o0), g(edges.o1)]
     side = [dr.dot(camera.project(ok)[0] - u, normal) for ok in o]
     facing = [dr.dot(g(edges.n0), c - smp.x) > 0, dr.dot(g(edges.n1), c - smp.x) > 0]

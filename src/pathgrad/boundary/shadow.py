@@ -78,9 +78,8 @@ class AreaShadow(BoundaryEstimator):
         none when no mesh moves or no edge can cast a shadow edge)."""
         if not ctx.motion.meshes or not ctx.edges.count:
             return []
-        with dr.suspend_grad():
-            planar, other = _light_domains(ctx.scene)
-            cand = _candidates(ctx.edges, planar, other)
+        planar, other = _light_domains(ctx.scene)
+        cand = _candidates(ctx.edges, planar, other)
         if cand is None:
             return []
         return [Samples(planar=planar, other=other, cand=cand)]
@@ -108,7 +107,7 @@ class AreaShadow(BoundaryEstimator):
         # a mixture over the ranges of s whose rays meet a planar light (plus
         # the whole edge when environments or curved lights exist), uniform in s.
         g = lambda arr: dr.gather(type(arr), arr, idx)  # noqa: E731
-        q0, q1 = g(dr.detach(edges.p0)), g(dr.detach(edges.p1))
+        q0, q1 = edges.endpoints(idx)
         s, pdf_s = _sample_on_edge(_ranges(planar, other, si.p, q0, q1),
                                    sampler.next_1d(), sampler.next_1d())
         active &= pdf_s > 0
@@ -157,9 +156,7 @@ class AreaShadow(BoundaryEstimator):
         # to the surface point seen on that side: V = n · ∂(ω_edge − ω_side),
         # with ω_side the direction to that (fixed) point, or a fixed direction
         # for an environment. With a static shading point this is n · ∂ω_edge.
-        edges = ctx.edges
-        p_att = dr.lerp(dr.gather(mi.Point3f, edges.p0, smp.idx),
-                        dr.gather(mi.Point3f, edges.p1, smp.idx), smp.s)
+        p_att = ctx.edges.point(smp.idx, smp.s)
         x_att = surface_point(smp.pi_x, smp.ray)        # moves along the camera ray
         ω_e = dr.normalize(p_att - x_att)
 

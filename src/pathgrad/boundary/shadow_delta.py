@@ -75,9 +75,7 @@ class DeltaShadow(BoundaryEstimator):
         importance = dr.select(edges.moves | ctx.motion.light_moves(light), 1.0, STATIC_SHARE)
         distr = DiscreteDistribution(dr.select(fold, dr.norm(p1 - p0) * importance, 0.0))
 
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed(ctx.stream_seed(self.name, li), n)
-        strata = (dr.arange(mi.Float, n) + sampler.next_1d()) / n
+        sampler, strata = ctx.stratified(self.name, n, li)
         idx, s = distr.sample_reuse(strata)
         s = dr.clip(s, 0.0, 1.0)
         g = lambda a: dr.gather(type(a), a, idx)  # noqa: E731
@@ -141,10 +139,8 @@ class DeltaShadow(BoundaryEstimator):
     def splat(self, ctx: BoundaryContext, smp: Samples) -> mi.TensorXf:
         """The shadow point moves with the light, the edge and the receiver:
         its film position re-computed with AD gives the normal velocity."""
-        edges = ctx.edges
         y_att = light_position(smp.light, smp.n)
-        p_att = dr.lerp(dr.gather(mi.Point3f, edges.p0, smp.idx),
-                        dr.gather(mi.Point3f, edges.p1, smp.idx), smp.s)
+        p_att = ctx.edges.point(smp.idx, smp.s)
         ray_att = mi.Ray3f(y_att, dr.normalize(p_att - y_att))
         # a static receiver keeps its plane; the attached ray slides on it
         lam = dr.dot(smp.n_r, smp.x_s - ray_att.o) / dr.dot(smp.n_r, ray_att.d)
