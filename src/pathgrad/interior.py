@@ -60,17 +60,36 @@ def area_jacobian(o: mi.Point3f, p: mi.Point3f, n: mi.Normal3f, active: mi.Bool)
     return dr.select(active, J, 1)
 
 
+def trace(mode: dr.ADMode, *args, **kwargs):
+    """Trace one path per lane: see :func:`_trace_paths` (same arguments).
+
+    Dr.Jit reports an error raised while it records the loop as
+    ``dr.while_loop(): encountered an exception (see above)``; this re-raises
+    it with the original message in the text, so that logs that keep only
+    the last line (test summaries, CI) still say what failed."""
+    try:
+        return _trace_paths(mode, *args, **kwargs)
+    except RuntimeError as e:
+        root = e
+        while root.__cause__ is not None or root.__context__ is not None:
+            root = root.__cause__ or root.__context__
+        if root is e:
+            raise
+        raise RuntimeError(f"pathgrad interior term ({mode.name}): "
+                           f"{type(root).__name__}: {root}") from e
+
+
 @dr.syntax
-def trace(mode: dr.ADMode,
-          scene: mi.Scene,
-          sampler: mi.Sampler,
-          ray: mi.Ray3f,
-          active: mi.Bool,
-          max_depth: int,
-          rr_depth: int,
-          δL: mi.Spectrum | None = None,
-          L_primal: mi.Spectrum | None = None,
-          pi_first: mi.PreliminaryIntersection3f | None = None):
+def _trace_paths(mode: dr.ADMode,
+                 scene: mi.Scene,
+                 sampler: mi.Sampler,
+                 ray: mi.Ray3f,
+                 active: mi.Bool,
+                 max_depth: int,
+                 rr_depth: int,
+                 δL: mi.Spectrum | None = None,
+                 L_primal: mi.Spectrum | None = None,
+                 pi_first: mi.PreliminaryIntersection3f | None = None):
     """Trace one path per lane.
 
     ``mode`` is ``dr.ADMode.Primal`` (returns the radiance estimate),
