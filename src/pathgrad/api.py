@@ -158,16 +158,17 @@ _integrator_cache: dict = {}
 
 def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True,
                     boundary_spp: float = 0.0, shadow: bool = True,
-                    **budgets: float) -> mi.Integrator:
+                    terminator: bool = True, **budgets: float) -> mi.Integrator:
     """A ``pathgrad`` integrator (cached per settings); see
     :mod:`pathgrad.integrator` for the meaning of each property.
     ``budgets``: per-estimator sample budgets (``primary_spp``,
-    ``shadow_spp``, ``shadow_delta_spp``; samples per pixel, 0: ``boundary_spp``)."""
+    ``shadow_spp``, ``shadow_delta_spp``, ``terminator_spp``; samples per pixel,
+    0: ``boundary_spp``)."""
     ensure_variant()
     _check_budget_names(budgets)
     props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
                  boundary_spp=float(boundary_spp), shadow=bool(shadow),
-                 **{k: float(v) for k, v in budgets.items()})
+                 terminator=bool(terminator), **{k: float(v) for k, v in budgets.items()})
     # check here too: inside Mitsuba's plugin loader the error arrives wrapped
     check_properties(props["max_depth"], props["rr_depth"], props["boundary_spp"],
                      **{k: props[k] for k in budgets})
@@ -201,7 +202,7 @@ def _pick_integrator(scene, integrator, **overrides):
         base = dict(max_depth=own.max_depth if own.max_depth != 0xFFFFFFFF else -1,
                     rr_depth=own.rr_depth, boundary=own.boundary,
                     boundary_spp=own.boundary_spp, shadow=own.shadow,
-                    **{k: v for k, v in own.budgets.items() if v})
+                    terminator=own.terminator, **{k: v for k, v in own.budgets.items() if v})
     else:
         base = {}
     base.update(overrides)
@@ -324,6 +325,7 @@ def render(scene: mi.Scene | str | Mapping,
            boundary: bool | None = None,
            boundary_spp: float | None = None,
            shadow: bool | None = None,
+           terminator: bool | None = None,
            integrator: mi.Integrator | None = None,
            **budgets: float) -> mi.TensorXf:
     """Render ``scene`` differentiably.
@@ -357,9 +359,12 @@ def render(scene: mi.Scene | str | Mapping,
     shadow : bool, optional
         Include the shadow edges of direct illumination in the boundary term
         (default True).
+    terminator : bool, optional
+        Include the view-side shading terminators of smooth-shaded meshes in
+        the boundary term (default True).
     integrator : mi.Integrator, optional
         A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
-    primary_spp, shadow_spp, shadow_delta_spp : float, optional
+    primary_spp, shadow_spp, shadow_delta_spp, terminator_spp : float, optional
         The sample budget of one boundary estimator (samples per film pixel;
         default ``boundary_spp``); see :mod:`pathgrad.integrator`.
 
@@ -379,7 +384,7 @@ def render(scene: mi.Scene | str | Mapping,
     seed_grad = _derive_seed(seed) if seed_grad is None else int(seed_grad)
     integ = _pick_integrator(scene, integrator, max_depth=max_depth, rr_depth=rr_depth,
                              boundary=boundary, boundary_spp=boundary_spp, shadow=shadow,
-                             **budgets)
+                             terminator=terminator, **budgets)
 
     if params is None:
         return integ.render(scene, sensor=sensor, seed=seed, spp=spp)

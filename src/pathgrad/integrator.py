@@ -22,17 +22,23 @@ boundary : bool, default true
 shadow : bool, default true
     Within the boundary term, include shadow edges of direct illumination
     (see :mod:`pathgrad.boundary.shadow` and :mod:`pathgrad.boundary.shadow_delta`).
+terminator : bool, default true
+    Within the boundary term, include the view-side shading terminator of
+    smooth-shaded meshes, the curve inside faces where the interpolated
+    normal turns away from the camera (see :mod:`pathgrad.boundary.terminator`).
 boundary_spp : float, default 0
     Boundary samples per pixel of the film, for every boundary estimator
     without a budget of its own. 0 means: the same as the spp of the
     differential pass.
-primary_spp, shadow_spp, shadow_delta_spp : float, default 0
+primary_spp, shadow_spp, shadow_delta_spp, terminator_spp : float, default 0
     The budget of one boundary estimator (silhouettes seen by the camera,
-    area-light and environment shadows, point-light shadows), in samples
+    area-light and environment shadows, point-light shadows, shading
+    terminators seen by the camera), in samples
     per film pixel; 0 means ``boundary_spp``. The primary and point-light
     estimators spread their samples over the discontinuities in view (the
     total is this times the number of pixels); the area-light estimator
-    takes this many (rounded, at least one) per pixel at camera samples.
+    takes this many (rounded, at least one) per pixel at camera samples; the
+    terminator estimator spreads its samples over the curves in view.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import mitsuba as mi
 
 from . import film as film_ops
 from . import interior
-from .boundary import primary, shadow, shadow_delta
+from .boundary import primary, shadow, shadow_delta, terminator
 from .boundary.edges import EdgeArrays
 from .boundary.estimator import BoundaryContext
 from .boundary.motion import Motion
@@ -53,7 +59,7 @@ NAME = "pathgrad"
 #: is a module with a :class:`~pathgrad.boundary.estimator.BoundaryEstimator`
 #: and an entry here
 BOUNDARY_ESTIMATORS = (primary.PrimaryVisibility(), shadow.AreaShadow(),
-                       shadow_delta.DeltaShadow())
+                       shadow_delta.DeltaShadow(), terminator.ViewTerminator())
 
 #: integrator properties holding one estimator's sample budget
 BUDGET_PROPERTIES = tuple(f"{e.name}_spp" for e in BOUNDARY_ESTIMATORS)
@@ -89,10 +95,11 @@ class _PathgradMixin:
         self.max_depth = 0xFFFFFFFF if max_depth == -1 else int(max_depth)
         self.boundary = bool(props.get("boundary", True))
         self.shadow = bool(props.get("shadow", True))
+        self.terminator = bool(props.get("terminator", True))
 
     def to_string(self):
         return (f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}, "
-                f"boundary={self.boundary}, shadow={self.shadow}, "
+                f"boundary={self.boundary}, shadow={self.shadow}, terminator={self.terminator}, "
                 f"boundary_spp={self.boundary_spp}, "
                 + "".join(f"{k}={v}, " for k, v in self.budgets.items() if v)
                 + f"estimators=[{', '.join(e.name for e in self._estimators())}]]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import mitsuba as mi
 
-__all__ = ["icosphere", "grid", "mesh_from_arrays", "write_ply"]
+__all__ = ["icosphere", "uv_sphere", "grid", "mesh_from_arrays", "write_ply"]
 
 
 def mesh_from_arrays(name: str, vertices: np.ndarray, faces: np.ndarray,
@@ -84,6 +84,38 @@ def icosphere(level: int = 2, radius: float = 1.0, center=(0.0, 0.0, 0.0), *,
     """A sphere mesh of ``10·4^level + 2`` vertices, ``radius`` and ``center``
     in scene units."""
     v, f = icosphere_arrays(level)
+    return mesh_from_arrays(name, v * radius + np.asarray(center, float), f,
+                            smooth=smooth, bsdf=bsdf, emitter=emitter)
+
+
+def uv_sphere_arrays(rings: int = 24, segments: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Unit sphere of ``rings`` latitude bands and ``segments`` longitude
+    sectors, with one vertex at each pole and no seam (vertices are shared
+    around every ring): ``(rings - 1) * segments + 2`` vertices."""
+    if rings < 2 or segments < 3:
+        raise ValueError(f"a UV sphere needs rings >= 2 and segments >= 3, got {rings}, {segments}")
+    θ = np.pi * np.arange(1, rings) / rings                 # polar angle of each inner ring
+    φ = 2 * np.pi * np.arange(segments) / segments
+    ring = np.stack([np.sin(θ)[:, None] * np.cos(φ), np.broadcast_to(np.cos(θ)[:, None], (rings - 1, segments)),
+                     np.sin(θ)[:, None] * np.sin(φ)], -1).reshape(-1, 3)
+    verts = np.concatenate([[[0, 1, 0]], ring, [[0, -1, 0]]])
+    south = len(verts) - 1
+    idx = 1 + np.arange((rings - 1) * segments).reshape(rings - 1, segments)
+    nxt = np.roll(idx, -1, axis=1)
+    faces = [np.stack([np.zeros(segments, int), nxt[0], idx[0]], -1),
+             np.stack([idx[-1], nxt[-1], np.full(segments, south)], -1)]
+    for r in range(rings - 2):
+        a, b, c, d = idx[r], nxt[r], idx[r + 1], nxt[r + 1]
+        faces += [np.stack([a, b, c], -1), np.stack([b, d, c], -1)]
+    return verts, np.concatenate(faces)
+
+
+def uv_sphere(rings: int = 24, segments: int = 48, radius: float = 1.0, center=(0.0, 0.0, 0.0),
+              *, name: str = "uv_sphere", smooth: bool = True,
+              bsdf: dict | None = None, emitter: dict | None = None) -> mi.Mesh:
+    """A latitude-longitude sphere mesh (see :func:`uv_sphere_arrays`) of
+    ``radius`` and ``center`` in scene units."""
+    v, f = uv_sphere_arrays(rings, segments)
     return mesh_from_arrays(name, v * radius + np.asarray(center, float), f,
                             smooth=smooth, bsdf=bsdf, emitter=emitter)
 

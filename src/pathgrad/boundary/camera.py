@@ -70,6 +70,8 @@ class PinholeCamera:
         to_world = sensor.world_transform()
         self.to_camera = to_world.inverse()
         self.origin = to_world @ mi.Point3f(0, 0, 0)
+        # world directions of the camera's x and y axes
+        self._axes = (to_world @ mi.Vector3f(1, 0, 0), to_world @ mi.Vector3f(0, 1, 0))
         self.near = _scalar(p["near_clip"])
         #: where camera samples are drawn, with the filter's normalisation
         self.region = FilmRegion(film)
@@ -86,6 +88,12 @@ class PinholeCamera:
         u = self.principal.x - self.focal * q.x * inv_z
         v = self.principal.y - self.focal * q.y * inv_z
         return mi.Point2f(u, v), q.z
+
+    def direction_derivatives(self) -> tuple[mi.Vector3f, mi.Vector3f]:
+        """∂d/∂u and ∂d/∂v (per pixel) of the ray direction ``d`` scaled to
+        unit depth, ``x = origin + depth · d(u, v)``: the inverse of
+        :meth:`project`."""
+        return self._axes[0] * (-1 / self.focal), self._axes[1] * (-1 / self.focal)
 
     def rays(self, pos: mi.Point2f) -> tuple[mi.Ray3f, mi.Spectrum]:
         """Camera rays through film points ``pos`` (full-film pixels)."""

@@ -49,13 +49,14 @@ import types
 import drjit as dr
 import mitsuba as mi
 
+from .. import interior
 from .camera import PinholeCamera, camera
 from .edges import EdgeArrays
 from .motion import Motion
 
 #: per-estimator seed streams (xor-ed into the render's seed)
 SEED_STREAMS = {"primary": 0x5BD1E995, "shadow": 0x2C1B3C6D, "shadow_delta": 0x68E31DA4,
-                "shadow_edges": 0x7F4A7C15}
+                "shadow_edges": 0x7F4A7C15, "terminator": 0x1B873593}
 
 
 class Samples(types.SimpleNamespace):
@@ -97,6 +98,37 @@ class BoundaryContext:
         """The seed of one estimator's random numbers (``k``: sub-stream,
         e.g. one per light)."""
         return self.seed ^ (SEED_STREAMS[stream] + k)
+
+    def camera_radiance(self, pos: mi.Point2f, active: mi.Bool,
+                        sampler: mi.Sampler) -> tuple[mi.Spectrum, mi.Bool]:
+        """Path-traced radiance (times the camera weight) along the camera rays
+        through film points ``pos``, whatever they hit, with a copy of
+        ``sampler`` (so that calls with the same sampler share random
+        numbers); and whether a surface was hit."""
+        ray, w_cam = self.camera.rays(pos)
+        L, hit = interior.trace(dr.ADMode.Primal, self.scene, sampler.clone(), ray, active,
+                                self.max_depth, self.rr_depth)
+        return L * w_cam, hit & active
+
+    def face_radiance(self, shape: mi.ShapePtr, face: mi.UInt32, bary: list, x: mi.Point3f,
+                      active: mi.Bool, sampler: mi.Sampler) -> mi.Spectrum:
+        """Path-traced radiance (times the camera weight) seen at the point
+        ``x`` of face ``face`` of ``shape`` (barycentrics ``bary``, in face
+        corner order), as if the camera ray towards ``x`` had hit it there.
+        Evaluating the face itself gives the image's one-sided limit at a
+        discontinuity however close another one lies in the film."""
+        c = self.camera.origin
+        d = x - c
+        dist = dr.norm(d)
+        pi = dr.zeros(mi.PreliminaryIntersection3f, dr.width(x))
+        pi.t, pi.prim_index, pi.shape = dist, face, shape
+        pi.prim_uv = mi.Point2f(bary[1], bary[2])
+        pi.valid = active
+        u, _ = self.camera.project(x)
+        _, w_cam = self.camera.rays(u)
+        L, _ = interior.trace(dr.ADMode.Primal, self.scene, sampler.clone(), mi.Ray3f(c, d / dist),
+                              active, self.max_depth, self.rr_depth, pi_first=pi)
+        return L * w_cam
 
     def stratified(self, stream: str, n: int, k: int = 0) -> tuple[mi.Sampler, mi.Float]:
         """A sampler of ``n`` lanes on one seed stream and one stratified

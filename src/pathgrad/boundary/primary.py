@@ -47,8 +47,11 @@ from ..sampling import DiscreteDistribution
 from . import silhouette as sil
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 
-#: offset of the two side rays from the edge, in pixels
+#: offset of the side ray past an edge with no face on that side, in pixels
 SIDE_OFFSET_PX = 1e-3
+#: how far into a face its side of an edge is evaluated, as the weight of the
+#: face's third corner (a relative distance: 1e-4 of the face's height)
+FACE_OFFSET = 1e-4
 #: importance of creases relative to folds of the same projected length and
 #: unit sin(bend): under even lighting creases carry little, so they get less
 CREASE_SHARE = 0.5
@@ -153,9 +156,19 @@ def _projected_candidates(ctx: BoundaryContext) -> Samples:
 
 
 def _side_radiance(ctx: BoundaryContext, smp: Samples, sign: float, sampler):
-    """Radiance seen on the ``sign`` side of each edge sample (times the
-    camera weight), and whether a surface is seen there."""
-    edges, camera, scene = ctx.edges, ctx.camera, ctx.scene
+    """The image's limit on the ``sign`` side of each edge sample (radiance
+    times the camera weight), and whether a surface is seen there.
+
+    Where a face adjacent to the edge lies on that side, it is evaluated at
+    the edge point itself (moved into the face by a relative
+    ``FACE_OFFSET``): that is the one-sided limit of the image, however thin
+    the face looks. A camera ray offset by a fixed fraction of a pixel is
+    not: next to the silhouette of a coarse smooth-shaded mesh the band where
+    the interpolated normals turn away from the camera can be thinner than
+    0.01 pixel (measured on a 642-vertex icosphere), and such a ray lands
+    past it. Where no face lies on that side, the camera ray through
+    ``u + sign·ε·n`` is traced from just past the edge."""
+    edges, camera = ctx.edges, ctx.camera
     g = lambda arr: dr.gather(type(arr), arr, smp.idx)  # noqa: E731
     c, u, normal = camera.origin, smp.u, smp.normal
     q0, q1 = edges.endpoints(smp.idx)
@@ -163,41 +176,17 @@ def _side_radiance(ctx: BoundaryContext, smp: Samples, sign: float, sampler):
     side = [dr.dot(camera.project(ok)[0] - u, normal) for ok in o]
     facing = [dr.dot(g(edges.n0), c - smp.x) > 0, dr.dot(g(edges.n1), c - smp.x) > 0]
     use1, has_face = sil.side_face(side[0], side[1], sign, g(edges.open), facing[0], facing[1])
-    _, w_cam = camera.rays(u)
-    f = dr.select(use1, smp.f1, smp.f0)
-    active = smp.visible & has_face
 
-    # Evaluate that face where the camera ray through u + sign·ε·n meets its
-    # plane (clamped to the triangle): just inside, like the image next to
-    # the edge; on a face seen edge-on this lands past the thin band where
-    # smooth shading normals turn away from the camera.
-    ray_s, _ = camera.rays(u + sign * SIDE_OFFSET_PX * normal)
-    opp = dr.select(use1, o[1], o[0])
-    nf = dr.cross(q1 - q0, opp - q0)
-    t_hit = dr.dot(q0 - ray_s.o, nf) / dr.dot(ray_s.d, nf)
-    xs = ray_s(t_hit)
-    nn = dr.squared_norm(nf)
-    γ = dr.dot(dr.cross(q1 - q0, xs - q0), nf) / nn
-    β = dr.dot(dr.cross(xs - q0, opp - q0), nf) / nn
-    ok = dr.isfinite(γ) & dr.isfinite(β) & (t_hit > 0)
-    β = dr.select(ok, dr.maximum(β, 0), smp.s)
-    γ = dr.select(ok, dr.maximum(γ, 0), 0)
-    α = dr.maximum(1 - β - γ, 0)
-    tot = α + β + γ
-    α, β, γ = α / tot, β / tot, γ / tot
-    xf = α * q0 + β * q1 + γ * opp
-    bary = sil.face_barycentrics(g(edges.slot), use1, α, β, γ)
-    df = xf - c
-    tf = dr.norm(df)
-    pi = dr.zeros(mi.PreliminaryIntersection3f, smp.n)
-    pi.t, pi.prim_index, pi.shape = tf, f, smp.shape
-    pi.prim_uv = mi.Point2f(bary[1], bary[2])
-    pi.valid = active
-    L_face, _ = interior.trace(dr.ADMode.Primal, scene, sampler.clone(), mi.Ray3f(c, df / tf),
-                               active, ctx.max_depth, ctx.rr_depth, pi_first=pi)
+    # the edge point, moved into the face on this side
+    w_opp = mi.Float(FACE_OFFSET)
+    w0, w1 = (1 - smp.s) * (1 - w_opp), smp.s * (1 - w_opp)
+    xf = w0 * q0 + w1 * q1 + w_opp * dr.select(use1, o[1], o[0])
+    bary = sil.face_barycentrics(g(edges.slot), use1, w0, w1, w_opp)
+    L_face = ctx.face_radiance(smp.shape, dr.select(use1, smp.f1, smp.f0), bary, xf,
+                               smp.visible & has_face, sampler)
     # no face on this side: look just past the edge
+    ray_s, w_cam = camera.rays(u + sign * SIDE_OFFSET_PX * normal)
     ray_s.o = ray_s(smp.dist * (1 + 1e-3))
-    L_behind, hit_b = interior.trace(dr.ADMode.Primal, scene, sampler.clone(), ray_s,
+    L_behind, hit_b = interior.trace(dr.ADMode.Primal, ctx.scene, sampler.clone(), ray_s,
                                      smp.visible & ~has_face, ctx.max_depth, ctx.rr_depth)
-    L = dr.select(has_face, L_face, L_behind) * w_cam
-    return L, has_face | hit_b
+    return dr.select(has_face, L_face, L_behind * w_cam), has_face | hit_b
