@@ -6,9 +6,8 @@ Each case checks the full gradient (interior + boundary) with
 switched off against the *same* finite differences, which must fail; and as
 in every gradient test, a zero and a sign-flipped gradient must fail too.
 
-Meshes are flat-shaded (or finely tessellated): on a coarse smooth-shaded
-mesh the shading-normal terminator adds a second discontinuity that no
-silhouette sampler sees (see docs/limits.md and test_terminator_floor).
+Meshes are mostly flat-shaded here; smooth-shaded meshes, whose shading
+terminator is a discontinuity of its own, are tested in test_terminator.py.
 """
 import drjit as dr
 import pytest
@@ -143,19 +142,6 @@ def test_no_differentiable_geometry_costs_nothing():
         out.append(np.array(dr.grad(params["red.reflectance.value"])))
         dr.disable_grad(params["red.reflectance.value"])
     np.testing.assert_allclose(out[0], out[1], rtol=1e-5)
-
-
-def test_terminator_floor():
-    """Documented limit: a coarse smooth-shaded sphere (642 vertices) has a
-    black band between its silhouette and the shading-normal terminator, a
-    second discontinuity that moves with the vertices. We measure the bias it
-    leaves (about 12% of the gradient at 32 px) and pin it, so an
-    improvement (or a regression) shows up here."""
-    scene = object_scene({"ball": icosphere(3, 0.8, name="ball", smooth=True, bsdf=diffuse(0.2))})
-    r = pathgrad.gradcheck(scene, "ball.vertex_positions", [1, 0, 0], eps=0.005, spp=32,
-                           spp_fd=512, seeds=4)
-    print(r)
-    assert 0.05 < r.reverse_rel_error < 0.2, str(r)
 
 
 def test_split_terms_sum_to_total():
