@@ -17,7 +17,7 @@ noise removed in quadrature) and of a reverse-mode functional, against a
 high-spp finite-difference reference of pathgrad's primal (Mitsuba's
 ``path`` image model); seconds per ``render`` + ``dr.backward``.
 
-    python benchmarks/terminator.py [--res 48] [--spp 16] [--bias-spp 128]
+    python benchmarks/terminator.py [--res 48] [--spp 16] [--bias-spp 128] [--bias-only]
 
 Writes ``benchmarks/results/terminator.{json,txt}``.
 """
@@ -104,16 +104,20 @@ def bias_table(all_cases, make_pathgrad, spp, fd_spp, fd_seeds, res, only=None):
 def main(argv=None):
     import argparse
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--bias-spp", type=int, default=0)
+    pre.add_argument("--bias-spp", type=int, default=0,
+                     help="also measure every integrator's error at this spp (bias check)")
+    pre.add_argument("--bias-only", action="store_true", help="skip the equal-spp/time table")
     extra, rest = pre.parse_known_args(argv)
     args = parse_args(__doc__, rest, spp=16, repeats=3, fd_spp=4096)
 
     def make_pathgrad(scene):
         return pathgrad.make_integrator(max_depth=scene.integrator().max_depth)
 
-    rows = compare(cases(args.res), make_pathgrad, mitsuba_integrators, spp=args.spp,
-                   repeats=args.repeats, fd_spp=args.fd_spp, fd_seeds=args.fd_seeds,
-                   out_name="terminator", res=args.res, only=args.cases)
+    rows = None
+    if not extra.bias_only:
+        rows = compare(cases(args.res), make_pathgrad, mitsuba_integrators, spp=args.spp,
+                       repeats=args.repeats, fd_spp=args.fd_spp, fd_seeds=args.fd_seeds,
+                       out_name="terminator", res=args.res, only=args.cases)
     if extra.bias_spp:
         bias_table(cases(args.res), make_pathgrad, extra.bias_spp, args.fd_spp,
                    args.fd_seeds, args.res, only=args.cases)

@@ -102,3 +102,26 @@ def test_motion_says_what_moves():
     ptrs = mi.ShapePtr([a, b, a])
     assert [bool(v) for v in np.array(motion.shape_moves(ptrs))] == [False, True, False]
     dr.disable_grad(params["b.vertex_positions"])
+
+
+def _live_ad_variables() -> int:
+    import gc
+    gc.collect()
+    return sum(1 for line in dr.graphviz_ad(as_string=True).splitlines() if 'label="{' in line)
+
+
+def test_caches_do_not_keep_scenes_alive():
+    """The per-mesh caches (edge tables, planar-light rectangles) and the
+    camera cache must not hold a rendered scene's AD graph: an old,
+    gradient-carrying variable kept alive that way broke forward mode inside
+    the custom op of a later render ("lies outside of the current
+    dr.isolate_grad() scope"), and it leaks memory across scenes."""
+    from conftest import scene_path
+    before = _live_ad_variables()
+    scene = pathgrad.load_scene(scene_path("cbox.xml"), res=8)   # a mesh area light
+    params = pathgrad.parameters(scene)
+    img = pathgrad.render(scene, params, spp=1)
+    dr.backward(dr.mean(img, axis=None))
+    assert _live_ad_variables() > before        # the check can see AD variables
+    del scene, params, img
+    assert _live_ad_variables() <= before

@@ -160,25 +160,33 @@ def build_edge_table(positions: np.ndarray, faces: np.ndarray, name: str = "mesh
 # Per-mesh cache (topology depends on faces only)
 # ---------------------------------------------------------------------------
 
-_cache: dict = {}   # id(mesh) -> (signature, table, columns); the signature guards reuse of ids
+#: id(mesh) -> (signature, table, columns, faces). The entry holds a detached
+#: reference to the face buffer (not the mesh, which would keep its scene
+#: alive): while it is held its JIT index cannot be reused, so the signature
+#: tells a new mesh at the same address from the cached one.
+_cache: dict = {}
+_MAX_CACHED = 64
 
 
-def _faces_signature(mesh: mi.Mesh):
-    faces = mesh.faces_buffer()
+def _faces_signature(mesh: mi.Mesh, faces):
     return (mesh.face_count(), mesh.vertex_count(), faces.index, mesh.has_vertex_normals())
 
 
 def _cached(mesh: mi.Mesh):
-    sig = _faces_signature(mesh)
+    faces_buf = mesh.faces_buffer()
+    sig = _faces_signature(mesh, faces_buf)
     hit = _cache.get(id(mesh))
     if hit is not None and hit[0] == sig:
         return hit
     with dr.suspend_grad():
         pos = np.array(mesh.vertex_positions_buffer(), np.float64).reshape(-1, 3)
-        faces = np.array(mesh.faces_buffer(), np.int64).reshape(-1, 3)
+        faces = np.array(faces_buf, np.int64).reshape(-1, 3)
     table = build_edge_table(pos, faces, name=mesh.id())
-    hit = (sig, table, _static_columns(table, faces, not mesh.has_vertex_normals()))
+    hit = (sig, table, _static_columns(table, faces, not mesh.has_vertex_normals()), faces_buf)
+    _cache.pop(id(mesh), None)
     _cache[id(mesh)] = hit
+    while len(_cache) > _MAX_CACHED:
+        _cache.pop(next(iter(_cache)))
     return hit
 
 
@@ -246,7 +254,7 @@ class EdgeArrays:
         self.moving = list(moving)
         self.shapes = mi.ShapePtr(self.meshes)
         for m_index, mesh in enumerate(self.meshes):
-            _, t, static = _cached(mesh)
+            _, t, static, _ = _cached(mesh)
             if t.count == 0:
                 continue
             pos = mesh.vertex_positions_buffer()

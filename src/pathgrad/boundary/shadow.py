@@ -184,22 +184,29 @@ class _PlanarLight:
         self.flatness = sv[2] / max(sv[0], 1e-30)
 
 
-#: planar lights by mesh id: (vertex-buffer identity, rectangle)
+#: planar lights by mesh id: (positions buffer, rectangle). The entry holds a
+#: detached reference to the positions it was computed from, not the mesh: a
+#: cached mesh would keep its scene's BSDFs and emitters alive, with their AD
+#: graphs (an old, gradient-carrying variable reachable from a later render
+#: breaks forward mode inside a custom op); and while the buffer is held its
+#: JIT index cannot be reused, so a new mesh at the same address never matches.
 _planar_cache: dict = {}
+_MAX_PLANAR = 32
 
 
 def _planar_light(shape: mi.Mesh) -> _PlanarLight:
     """The bounding rectangle of a mesh emitter, recomputed (on the host)
     only when its vertex positions are written anew."""
-    buf = shape.vertex_positions_buffer()
-    key = (buf.index, shape.vertex_count())
+    buf = dr.detach(shape.vertex_positions_buffer())
     hit = _planar_cache.get(id(shape))
-    if hit is not None and hit[0] == key and hit[1] is shape:
-        return hit[2]
-    with dr.suspend_grad():
-        v = np.array(buf, np.float64).reshape(-1, 3)
+    if hit is not None and hit[0].index == buf.index and dr.width(hit[0]) == dr.width(buf):
+        return hit[1]
+    v = np.array(buf, np.float64).reshape(-1, 3)
     light = _PlanarLight(v)
-    _planar_cache[id(shape)] = (key, shape, light)
+    _planar_cache.pop(id(shape), None)
+    _planar_cache[id(shape)] = (buf, light)
+    while len(_planar_cache) > _MAX_PLANAR:
+        _planar_cache.pop(next(iter(_planar_cache)))
     return light
 
 
