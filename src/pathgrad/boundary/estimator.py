@@ -99,17 +99,6 @@ class BoundaryContext:
         e.g. one per light)."""
         return self.seed ^ (SEED_STREAMS[stream] + k)
 
-    def camera_radiance(self, pos: mi.Point2f, active: mi.Bool,
-                        sampler: mi.Sampler) -> tuple[mi.Spectrum, mi.Bool]:
-        """Path-traced radiance (times the camera weight) along the camera rays
-        through film points ``pos``, whatever they hit, with a copy of
-        ``sampler`` (so that calls with the same sampler share random
-        numbers); and whether a surface was hit."""
-        ray, w_cam = self.camera.rays(pos)
-        L, hit = interior.trace(dr.ADMode.Primal, self.scene, sampler.clone(), ray, active,
-                                self.max_depth, self.rr_depth)
-        return L * w_cam, hit & active
-
     def face_radiance(self, shape: mi.ShapePtr, face: mi.UInt32, bary: list, x: mi.Point3f,
                       active: mi.Bool, sampler: mi.Sampler) -> mi.Spectrum:
         """Path-traced radiance (times the camera weight) seen at the point

@@ -51,12 +51,11 @@ both signs (its extremes over a face lie at the corners, on the edges or at
 the interior stationary point of the quadratic form, all checked), so a
 curve that enters and leaves a face through one edge is found too.
 
-The Crofton sampling of curves follows the integral-geometry view of
-boundary sampling in Zhang, Wu, Zheng, Shen and Zhao, *Path-Space
-Differentiable Rendering* (SIGGRAPH 2020), who sample lines to find
-discontinuities; the term itself is the edge-sampling integral of Li et al.
-(2018) applied to a curve inside faces, which Mitsuba's projective
-integrators ignore.
+Crofton's formula is classical integral geometry (Santaló, *Integral
+Geometry and Geometric Probability*, 1976); the term itself is the
+edge-sampling integral of Li, Aittala, Durand and Lehtinen (SIGGRAPH Asia
+2018) applied to a curve inside faces, which Mitsuba's projective
+integrators do not sample.
 
 Limits: faces with a corner behind the camera's near plane are skipped;
 camera motion is not differentiated (camera rays are detached everywhere).
