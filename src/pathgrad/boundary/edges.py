@@ -221,7 +221,7 @@ def _static_columns(t: EdgeTable, faces: np.ndarray, flat: bool) -> dict:
 # All edges of several meshes as flat Dr.Jit arrays (per render)
 # ---------------------------------------------------------------------------
 
-def _concat(arrays, cls):
+def concat_lanes(arrays, cls):
     """Concatenate flat or 3-vector Dr.Jit arrays along their lanes."""
     if len(arrays) == 1:
         return arrays[0]
@@ -274,7 +274,7 @@ class EdgeArrays:
         if not self.count:
             return
         for k, v in cols.items():
-            setattr(self, k, _concat(v, _TYPES[k]))
+            setattr(self, k, concat_lanes(v, _TYPES[k]))
 
     def endpoints(self, idx: mi.UInt32) -> tuple[mi.Point3f, mi.Point3f]:
         """Endpoints of edges ``idx`` (attached unless gradients are suspended)."""

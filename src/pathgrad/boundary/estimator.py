@@ -99,13 +99,13 @@ class BoundaryContext:
         e.g. one per light)."""
         return self.seed ^ (SEED_STREAMS[stream] + k)
 
-    def face_radiance(self, shape: mi.ShapePtr, face: mi.UInt32, bary: list, x: mi.Point3f,
-                      active: mi.Bool, sampler: mi.Sampler) -> mi.Spectrum:
-        """Path-traced radiance (times the camera weight) seen at the point
-        ``x`` of face ``face`` of ``shape`` (barycentrics ``bary``, in face
-        corner order), as if the camera ray towards ``x`` had hit it there.
-        Evaluating the face itself gives the image's one-sided limit at a
-        discontinuity however close another one lies in the film."""
+    def face_hit(self, shape: mi.ShapePtr, face: mi.UInt32, bary: list, x: mi.Point3f,
+                 active: mi.Bool) -> tuple[mi.Ray3f, mi.PreliminaryIntersection3f]:
+        """The camera ray towards the point ``x`` of face ``face`` of ``shape``
+        (barycentrics ``bary``, in face corner order) and its hit there, as
+        if the ray had found it. Shading a face point itself gives the image's
+        one-sided limit at a discontinuity however close another one lies in
+        the film."""
         c = self.camera.origin
         d = x - c
         dist = dr.norm(d)
@@ -113,11 +113,23 @@ class BoundaryContext:
         pi.t, pi.prim_index, pi.shape = dist, face, shape
         pi.prim_uv = mi.Point2f(bary[1], bary[2])
         pi.valid = active
-        u, _ = self.camera.project(x)
-        _, w_cam = self.camera.rays(u)
-        L, _ = interior.trace(dr.ADMode.Primal, self.scene, sampler.clone(), mi.Ray3f(c, d / dist),
-                              active, self.max_depth, self.rr_depth, pi_first=pi)
-        return L * w_cam
+        return mi.Ray3f(c, d / dist), pi
+
+    def path_radiance(self, ray: mi.Ray3f, pi: mi.PreliminaryIntersection3f, active: mi.Bool,
+                      sampler: mi.Sampler) -> tuple[mi.Spectrum, mi.Bool]:
+        """Path-traced radiance along ``ray`` whose first hit is ``pi``, with
+        a copy of ``sampler`` (calls with the same sampler share random
+        numbers), and whether a surface is hit."""
+        return interior.trace(dr.ADMode.Primal, self.scene, sampler.clone(), ray, active,
+                              self.max_depth, self.rr_depth, pi_first=pi)
+
+    def face_radiance(self, shape: mi.ShapePtr, face: mi.UInt32, bary: list, x: mi.Point3f,
+                      active: mi.Bool, sampler: mi.Sampler) -> mi.Spectrum:
+        """Radiance times the camera weight seen at the point ``x`` of a face
+        (see :meth:`face_hit`)."""
+        ray, pi = self.face_hit(shape, face, bary, x, active)
+        _, w_cam = self.camera.rays(self.camera.project(x)[0])
+        return self.path_radiance(ray, pi, active, sampler)[0] * w_cam
 
     def stratified(self, stream: str, n: int, k: int = 0) -> tuple[mi.Sampler, mi.Float]:
         """A sampler of ``n`` lanes on one seed stream and one stratified

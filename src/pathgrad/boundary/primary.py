@@ -41,7 +41,6 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
-from .. import interior
 from ..film import splat_film_samples
 from ..sampling import DiscreteDistribution
 from . import silhouette as sil
@@ -177,16 +176,19 @@ def _side_radiance(ctx: BoundaryContext, smp: Samples, sign: float, sampler):
     facing = [dr.dot(g(edges.n0), c - smp.x) > 0, dr.dot(g(edges.n1), c - smp.x) > 0]
     use1, has_face = sil.side_face(side[0], side[1], sign, g(edges.open), facing[0], facing[1])
 
-    # the edge point, moved into the face on this side
+    # the edge point, moved into the face on this side; where no face is
+    # there, the camera ray through u + sign·ε·n from just past the edge
     w_opp = mi.Float(FACE_OFFSET)
     w0, w1 = (1 - smp.s) * (1 - w_opp), smp.s * (1 - w_opp)
     xf = w0 * q0 + w1 * q1 + w_opp * dr.select(use1, o[1], o[0])
     bary = sil.face_barycentrics(g(edges.slot), use1, w0, w1, w_opp)
-    L_face = ctx.face_radiance(smp.shape, dr.select(use1, smp.f1, smp.f0), bary, xf,
-                               smp.visible & has_face, sampler)
-    # no face on this side: look just past the edge
+    ray_f, pi_f = ctx.face_hit(smp.shape, dr.select(use1, smp.f1, smp.f0), bary, xf,
+                               smp.visible & has_face)
     ray_s, w_cam = camera.rays(u + sign * SIDE_OFFSET_PX * normal)
     ray_s.o = ray_s(smp.dist * (1 + 1e-3))
-    L_behind, hit_b = interior.trace(dr.ADMode.Primal, ctx.scene, sampler.clone(), ray_s,
-                                     smp.visible & ~has_face, ctx.max_depth, ctx.rr_depth)
-    return dr.select(has_face, L_face, L_behind * w_cam), has_face | hit_b
+    pi_s = ctx.scene.ray_intersect_preliminary(ray_s, coherent=True,
+                                               active=smp.visible & ~has_face)
+    # one path per sample, whichever way it starts
+    L, hit = ctx.path_radiance(dr.select(has_face, ray_f, ray_s),
+                               dr.select(has_face, pi_f, pi_s), smp.visible, sampler)
+    return L * w_cam, hit

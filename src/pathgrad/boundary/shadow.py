@@ -199,7 +199,7 @@ def _planar_light(shape: mi.Mesh) -> _PlanarLight:
     only when its vertex positions are written anew."""
     buf = dr.detach(shape.vertex_positions_buffer())
     hit = _planar_cache.get(id(shape))
-    if hit is not None and hit[0].index == buf.index and dr.width(hit[0]) == dr.width(buf):
+    if hit is not None and hit[0].index == buf.index:
         return hit[1]
     v = np.array(buf, np.float64).reshape(-1, 3)
     light = _PlanarLight(v)

@@ -71,6 +71,7 @@ import mitsuba as mi
 from ..film import splat_film_samples
 from ..sampling import DiscreteDistribution
 from . import silhouette as sil
+from .edges import concat_lanes
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 
 #: how far on the face each side of the curve is evaluated, relative to the
@@ -209,14 +210,13 @@ def _candidate_faces(ctx: BoundaryContext, meshes: list) -> Samples:
         cols["face"].append(face)
         cols["mesh"].append(dr.full(mi.UInt32, mi_idx, mesh.face_count()))
         cols["weight"].append(dr.select(ok, perimeter * share, 0.0))
-    cat = lambda arrs: arrs[0] if len(arrs) == 1 else dr.concat(arrs)  # noqa: E731
-    cat3 = lambda arrs, cls: [cls(*[cat([a[j][i] for a in arrs]) for i in range(3)])  # noqa: E731
-                              for j in range(3)]
-    mesh_idx = cat(cols["mesh"])
-    return Samples(meshes=meshes, p=cat3(cols["p"], mi.Point3f), n=cat3(cols["n"], mi.Vector3f),
-                   face=cat(cols["face"]), mesh=mesh_idx,
+    corners = lambda key, cls: [concat_lanes([c[j] for c in cols[key]], cls)  # noqa: E731
+                                for j in range(3)]
+    mesh_idx = concat_lanes(cols["mesh"], mi.UInt32)
+    return Samples(meshes=meshes, p=corners("p", mi.Point3f), n=corners("n", mi.Vector3f),
+                   face=concat_lanes(cols["face"], mi.UInt32), mesh=mesh_idx,
                    shape=dr.gather(mi.ShapePtr, mi.ShapePtr(meshes), mesh_idx),
-                   distr=DiscreteDistribution(cat(cols["weight"])))
+                   distr=DiscreteDistribution(concat_lanes(cols["weight"], mi.Float)))
 
 
 def _attached_corners(cand: Samples, k: mi.UInt32):
@@ -333,16 +333,22 @@ def _film_gradient(camera, p, nv, bary, x, depth) -> mi.Vector2f:
     return depth * mi.Vector2f(dr.dot(w, du), dr.dot(w, dv)), g
 
 
-def _on_face(p, x) -> tuple[list, mi.Point3f]:
-    """Barycentrics (face corner order) of the point of the face plane
-    nearest ``x``, clamped into the triangle, and that point."""
+def _plane_barycentrics(p, x) -> list:
+    """Barycentrics (face corner order) of the projection of ``x`` onto the
+    plane of the face with corners ``p`` (attached if they are)."""
     nf = dr.cross(p[1] - p[0], p[2] - p[0])
     nn = dr.squared_norm(nf)
-    b1 = dr.maximum(dr.dot(nf, dr.cross(x - p[0], p[2] - p[0])) / nn, 0)
-    b2 = dr.maximum(dr.dot(nf, dr.cross(p[1] - p[0], x - p[0])) / nn, 0)
-    b0 = dr.maximum(1 - b1 - b2, 0)
-    total = b0 + b1 + b2
-    b = [b0 / total, b1 / total, b2 / total]
+    b1 = dr.dot(nf, dr.cross(x - p[0], p[2] - p[0])) / nn
+    b2 = dr.dot(nf, dr.cross(p[1] - p[0], x - p[0])) / nn
+    return [1 - b1 - b2, b1, b2]
+
+
+def _on_face(p, x) -> tuple[list, mi.Point3f]:
+    """Barycentrics of the point of the face plane nearest ``x``, clamped
+    into the triangle, and that point."""
+    b = [dr.maximum(w, 0) for w in _plane_barycentrics(p, x)]
+    total = b[0] + b[1] + b[2]
+    b = [w / total for w in b]
     return b, b[0] * p[0] + b[1] * p[1] + b[2] * p[2]
 
 
@@ -350,9 +356,7 @@ def _value_on_ray(p, nv, ray: mi.Ray3f, c) -> mi.Float:
     """F at the point where ``ray`` meets the plane of the face (corners
     ``p``, vertex normals ``nv``), attached if they are."""
     nf = dr.cross(p[1] - p[0], p[2] - p[0])
-    nn = dr.squared_norm(nf)
     x = ray(dr.dot(nf, p[0] - ray.o) / dr.dot(nf, ray.d))
-    b1 = dr.dot(nf, dr.cross(x - p[0], p[2] - p[0])) / nn
-    b2 = dr.dot(nf, dr.cross(p[1] - p[0], x - p[0])) / nn
-    N = (1 - b1 - b2) * nv[0] + b1 * nv[1] + b2 * nv[2]
+    b = _plane_barycentrics(p, x)
+    N = b[0] * nv[0] + b[1] * nv[1] + b[2] * nv[2]
     return dr.dot(N, c - x)
