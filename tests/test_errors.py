@@ -123,3 +123,139 @@ def test_bad_integrator_properties(cbox):
 def test_sensor_index_out_of_range(cbox):
     with pytest.raises(IndexError, match="sensor"):
         pathgrad.render(cbox, spp=1, sensor=3)
+
+
+# --------------------------------------------------------------------------
+# Both entry points: pathgrad.render and mi.render with the pathgrad plugin
+# (through mi.render our exception arrives as the cause of Dr.Jit's
+# "error while performing a custom differentiable operation")
+# --------------------------------------------------------------------------
+
+def _chain(excinfo) -> str:
+    """Every message of an exception and its causes, one per line."""
+    e, out = excinfo.value, []
+    while e is not None:
+        out.append(f"{type(e).__name__}: {e}")
+        e = e.__cause__ or e.__context__
+    return "\n".join(out)
+
+
+def _key(params, suffix):
+    return next(k for k in params.keys() if k.endswith(suffix))
+
+
+@pytest.fixture
+def small():
+    """A tiny scene with a moving mesh (boundary term on) and the plugin as
+    its integrator."""
+    return pathgrad.scenes.object_scene(
+        {"obj": pathgrad.shapes.icosphere(1, 0.8, name="obj", smooth=False,
+                                          bsdf=pathgrad.scenes.diffuse(0.5))}, res=8)
+
+
+@pytest.mark.parametrize("spp", [-3, 2.5])
+def test_mi_render_bad_spp_names_spp(small, spp):
+    with pytest.raises(Exception) as e:
+        mi.render(small, spp=spp)
+    assert "spp (samples per pixel) must be" in _chain(e)
+
+
+def test_bad_seed_names_seed(small):
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\^32\)"):
+        pathgrad.render(small, spp=1, seed=-1)
+    # (mi.render hashes its seed itself before the plugin sees it)
+    with pytest.raises(ValueError, match="seed must be"):
+        small.integrator().render(small, seed=2**33, spp=1)
+
+
+def test_sampler_with_zero_samples_is_an_error_not_sigfpe():
+    # used to kill the process with SIGFPE in _prepare_sampler
+    r = _run("import pathgrad, mitsuba as mi\n"
+             "s = pathgrad.load_scene({'type': 'scene', 'integrator': {'type': 'pathgrad'},\n"
+             "    'sensor': {'type': 'perspective', 'sampler': {'type': 'independent',\n"
+             "               'sample_count': 0}, 'film': {'type': 'hdrfilm', 'width': 4,\n"
+             "               'height': 4}}, 'sky': {'type': 'constant'}})\n"
+             "mi.render(s, spp=0)\n")
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "sample_count=0" in r.stderr and "spp" in r.stderr
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("mode", ["backward", "forward"])
+def test_non_finite_vertex_both_entry_points(small, bad, mode):
+    params = mi.traverse(small)
+    key = "obj.vertex_positions"
+    v = dr.detach(params[key])
+    v[4] = bad
+    dr.enable_grad(v)
+    params[key] = v
+    params.update()
+    for entry in ("pathgrad", "mi"):
+        with pytest.raises(Exception) as e:
+            if mode == "backward":
+                img = (pathgrad.render(small, params, spp=1) if entry == "pathgrad"
+                       else mi.render(small, params, spp=1))
+                dr.backward(dr.mean(img, axis=None))
+            else:
+                dr.set_grad(params[key], 1.0)
+                small.integrator().render_forward(small, params, 0, 0, 1)
+        assert key in _chain(e) and "NaN or infinite" in _chain(e), (entry, _chain(e))
+
+
+@pytest.mark.parametrize("suffix", ["red.reflectance.value", "light.emitter.radiance.value",
+                                    ".vertex_positions"])
+def test_non_finite_value_in_primal_render_is_named(suffix):
+    # the primal has no parameter list: the image check finds it, then a
+    # traversal names the culprit (NaN radiance spread through the image; a
+    # NaN vertex was silently absorbed)
+    scene = pathgrad.load_scene(scene_path("cbox.xml"), res=8)
+    params = mi.traverse(scene)
+    key = _key(params, suffix)
+    v = type(params[key])(params[key])
+    if suffix == ".vertex_positions":
+        v[0] = float("nan")
+    else:
+        v = type(v)(0.5, float("nan"), 0.5)
+    params[key] = v
+    params.update()
+    for render in (lambda: pathgrad.render(scene, spp=1), lambda: mi.render(scene, spp=1)):
+        with pytest.raises(Exception) as e:
+            render()
+        assert key in _chain(e) and "NaN or infinite" in _chain(e)
+
+
+def test_non_differentiable_key_with_gradients(cbox):
+    params = mi.traverse(cbox)
+    key = _key(params, ".x_fov")
+    dr.enable_grad(params[key])
+    params.update()
+    with pytest.raises(pathgrad.ParameterError, match="non-differentiable") as e:
+        pathgrad.render(cbox, params, spp=1)
+    assert key in str(e.value)
+    img = mi.render(cbox, params, spp=1)
+    with pytest.raises(Exception) as e:
+        dr.backward(dr.mean(img, axis=None))
+    assert key in _chain(e) and "non-differentiable" in _chain(e)
+
+
+def test_gradients_on_faces_only_say_nothing_is_attached(cbox):
+    params = mi.traverse(cbox)
+    key = _key(params, ".faces")
+    params.keep([f"^{key}$"])
+    dr.enable_grad(params[key])   # Dr.Jit ignores this on integers
+    with pytest.raises(pathgrad.ParameterError, match="none with gradients enabled") as e:
+        pathgrad.render(cbox, params, spp=1)
+    assert key in str(e.value)
+
+
+def test_write_without_update_is_refused(small):
+    params = mi.traverse(small)
+    key = "obj.vertex_positions"
+    v = dr.detach(params[key]) * 1.1
+    dr.enable_grad(v)
+    params[key] = v            # no params.update(): the BVH and normals are stale
+    with pytest.raises(pathgrad.ParameterError, match=r"params.update\(\)") as e:
+        pathgrad.render(small, params, spp=1)
+    assert "obj" in str(e.value)
+    params.update()
+    pathgrad.render(small, params, spp=1)

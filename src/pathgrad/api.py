@@ -10,16 +10,10 @@ import drjit as dr
 import mitsuba as mi
 
 from ._variant import ensure_variant
+from .checks import ParameterError, attached, check_params, check_seed, check_spp
 from .integrator import BUDGET_PROPERTIES, check_properties, integrator_class
 
 __all__ = ["load_scene", "parameters", "render", "gradient_images", "make_integrator"]
-
-
-class ParameterError(KeyError, ValueError):
-    """An unknown, non-differentiable or non-finite scene parameter."""
-
-    def __str__(self):  # KeyError would print the message with quotes
-        return str(self.args[0]) if self.args else ""
 
 
 # --------------------------------------------------------------------------
@@ -130,25 +124,6 @@ def _re_escape(key: str) -> str:
     return re.escape(key)
 
 
-def check_finite(params: Mapping) -> None:
-    """Raise :class:`ParameterError` if a gradient-enabled floating-point
-    parameter holds NaN or infinite values (usually a diverged optimiser)."""
-    keys, tests = [], []
-    for key, value in params.items():
-        if dr.is_float_v(value) and dr.is_jit_v(value) and dr.grad_enabled(value):
-            keys.append(key)
-            tests.append(dr.all(dr.isfinite(value), axis=None))
-    if not keys:
-        return
-    dr.eval(*tests)
-    bad = [k for k, ok in zip(keys, tests) if not bool(ok)]
-    if bad:
-        raise ParameterError(
-            f"Scene parameter(s) {bad} contain NaN or infinite values. This "
-            "usually means an optimiser diverged: lower its learning rate, clamp "
-            "the parameters to their valid range, or check the loss for NaNs.")
-
-
 # --------------------------------------------------------------------------
 # Integrator selection
 # --------------------------------------------------------------------------
@@ -158,9 +133,12 @@ _integrator_cache: dict = {}
 
 def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True,
                     boundary_spp: float = 0.0, shadow: bool = True,
-                    terminator: bool = True, **budgets: float) -> mi.Integrator:
+                    terminator: bool = True, memory_budget_mb: float = 0.0,
+                    progress: bool = True, **budgets: float) -> mi.Integrator:
     """A ``pathgrad`` integrator (cached per settings); see
-    :mod:`pathgrad.integrator` for the meaning of each property.
+    :mod:`pathgrad.integrator` for the meaning of each property
+    (``memory_budget_mb``: MB a render may use before it runs in passes, 0:
+    half of the machine's memory; ``progress``: a bar over passes).
     ``budgets``: per-estimator sample budgets (``primary_spp``,
     ``shadow_spp``, ``shadow_delta_spp``, ``terminator_spp``; samples per pixel,
     0: ``boundary_spp``)."""
@@ -168,7 +146,8 @@ def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True
     _check_budget_names(budgets)
     props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
                  boundary_spp=float(boundary_spp), shadow=bool(shadow),
-                 terminator=bool(terminator), **{k: float(v) for k, v in budgets.items()})
+                 terminator=bool(terminator), memory_budget_mb=float(memory_budget_mb),
+                 progress=bool(progress), **{k: float(v) for k, v in budgets.items()})
     # check here too: inside Mitsuba's plugin loader the error arrives wrapped
     check_properties(props["max_depth"], props["rr_depth"], props["boundary_spp"],
                      **{k: props[k] for k in budgets})
@@ -202,7 +181,8 @@ def _pick_integrator(scene, integrator, **overrides):
         base = dict(max_depth=own.max_depth if own.max_depth != 0xFFFFFFFF else -1,
                     rr_depth=own.rr_depth, boundary=own.boundary,
                     boundary_spp=own.boundary_spp, shadow=own.shadow,
-                    terminator=own.terminator, **{k: v for k, v in own.budgets.items() if v})
+                    terminator=own.terminator, memory_budget_mb=own.memory_budget_mb,
+                    progress=own.progress, **{k: v for k, v in own.budgets.items() if v})
     else:
         base = {}
     base.update(overrides)
@@ -293,8 +273,7 @@ def gradient_images(scene: mi.Scene, params: mi.SceneParameters, tangents: Mappi
     """
     ensure_variant()
     scene = load_scene(scene)
-    if not isinstance(spp, int) or spp <= 0:
-        raise ValueError(f"spp must be a positive integer (samples per pixel), got {spp!r}")
+    spp = check_spp(spp, "spp")
     integ = _pick_integrator(scene, integrator, **integrator_props)
     for key in tangents:
         if key not in params:
@@ -326,6 +305,7 @@ def render(scene: mi.Scene | str | Mapping,
            boundary_spp: float | None = None,
            shadow: bool | None = None,
            terminator: bool | None = None,
+           memory_budget_mb: float | None = None,
            integrator: mi.Integrator | None = None,
            **budgets: float) -> mi.TensorXf:
     """Render ``scene`` differentiably.
@@ -362,6 +342,10 @@ def render(scene: mi.Scene | str | Mapping,
     terminator : bool, optional
         Include the view-side shading terminators of smooth-shaded meshes in
         the boundary term (default True).
+    memory_budget_mb : float, optional
+        Memory the render may use, in MB (default: half of the machine's
+        memory). Larger renders run in passes with different seeds,
+        accumulated, in primal, forward and reverse mode.
     integrator : mi.Integrator, optional
         A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
     primary_spp, shadow_spp, shadow_delta_spp, terminator_spp : float, optional
@@ -377,21 +361,35 @@ def render(scene: mi.Scene | str | Mapping,
     """
     ensure_variant()
     scene = load_scene(scene)
-    spp_grad = spp if spp_grad is None else spp_grad
-    for name, v in (("spp", spp), ("spp_grad", spp_grad)):
-        if not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer (samples per pixel), got {v!r}")
-    seed_grad = _derive_seed(seed) if seed_grad is None else int(seed_grad)
+    spp = check_spp(spp, "spp")
+    spp_grad = check_spp(spp if spp_grad is None else spp_grad, "spp_grad")
+    check_seed(seed, "seed")
+    seed_grad = _derive_seed(seed) if seed_grad is None else seed_grad
+    check_seed(seed_grad, "seed_grad")
     integ = _pick_integrator(scene, integrator, max_depth=max_depth, rr_depth=rr_depth,
                              boundary=boundary, boundary_spp=boundary_spp, shadow=shadow,
-                             terminator=terminator, **budgets)
+                             terminator=terminator, memory_budget_mb=memory_budget_mb,
+                             **budgets)
 
     if params is None:
         return integ.render(scene, sensor=sensor, seed=seed, spp=spp)
     if not isinstance(params, mi.SceneParameters):
         raise TypeError("params must be a mi.SceneParameters (from pathgrad.parameters "
                         f"or mi.traverse), got {type(params).__name__}")
-    attached = {k: v for k, v in params.items() if dr.grad_enabled(v)}
-    check_finite(attached)
-    return dr.custom(_RenderOp, scene, sensor, attached, params, integ,
+    check_params(params)
+    grads = attached(params)
+    if not grads:
+        raise ParameterError(_nothing_attached(params))
+    return dr.custom(_RenderOp, scene, sensor, grads, params, integ,
                      (seed, seed_grad), (spp, spp_grad))
+
+
+def _nothing_attached(params: mi.SceneParameters) -> str:
+    keys = list(params.keys())
+    shown = keys if len(keys) <= 8 else keys[:8] + [f"... ({len(keys)} keys)"]
+    return (f"render(params=...) was given {len(keys)} parameter(s) {shown}, none with "
+            "gradients enabled, so no gradient could reach the scene. Select them with "
+            "pathgrad.parameters(scene, keys) (which enables gradients and calls "
+            "params.update()), or call dr.enable_grad(v); params[key] = v; params.update(). "
+            "Integer buffers such as '*.faces' cannot carry gradients (Dr.Jit ignores "
+            "enable_grad on them); to render without gradients, omit params.")
