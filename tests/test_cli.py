@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import pathgrad
-from pathgrad.__main__ import _join_negative_direction, build_parser, main, render_passes
+from pathgrad.__main__ import _join_negative_direction, build_parser, main
+from pathgrad.passes import render_passes
 from conftest import scene_path
 
 CBOX = scene_path("cbox.xml")

@@ -24,7 +24,7 @@ PROG = "pathgrad"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_SEED = 2**32 - 1
 
-__all__ = ["main", "render_passes"]
+__all__ = ["main"]
 
 
 class CLIError(Exception):
@@ -252,22 +252,6 @@ def _load_scene(args):
     return scene
 
 
-def render_passes(spp: int, seed: int, pass_spp: int = 64) -> list[tuple[int, int]]:
-    """Split ``spp`` samples per pixel into passes of at most ``pass_spp``:
-    a list of ``(spp_i, seed_i)`` with ``sum(spp_i) == spp``, sample counts
-    as equal as possible (at most two distinct values, so at most two kernel
-    compilations). The first pass uses ``seed`` itself, so a single-pass render
-    equals ``pathgrad.render(scene, spp=spp, seed=seed)``; later passes use
-    seeds spread over the 32-bit range (golden-ratio steps), so runs with
-    nearby ``--seed`` values do not share passes."""
-    if spp <= 0 or pass_spp <= 0:
-        raise ValueError("spp and pass_spp must be positive")
-    n = -(-spp // pass_spp)
-    q, r = divmod(spp, n)
-    counts = [q + 1] * r + [q] * (n - r)
-    return [(c, (seed + i * 0x9E3779B9) & 0xFFFFFFFF) for i, c in enumerate(counts)]
-
-
 def _png_rgb(img):
     """(H, W, C) -> (H, W, 3) for the PNG writer (grey films repeated)."""
     import numpy as np
@@ -286,6 +270,7 @@ def _cmd_render(args) -> int:
 
     import pathgrad
     from pathgrad.imageio_utils import write_exr, write_png
+    from pathgrad.passes import render_passes
 
     out = args.output or os.path.join(
         "out", os.path.splitext(os.path.basename(args.scene))[0] + ".exr")

@@ -39,6 +39,14 @@ primary_spp, shadow_spp, shadow_delta_spp, terminator_spp : float, default 0
     total is this times the number of pixels); the area-light estimator
     takes this many (rounded, at least one) per pixel at camera samples; the
     terminator estimator spreads its samples over the curves in view.
+memory_budget_mb : float, default 0
+    Memory a render may use, in MB (0: half of the machine's RAM, or of the
+    GPU's memory for CUDA variants). A render whose wavefronts (camera
+    samples, boundary samples) would exceed it, or exceed Dr.Jit's 2^32
+    lanes, runs in passes with different seeds that are accumulated, in
+    primal, forward and reverse mode (see :mod:`pathgrad.passes`).
+progress : bool, default true
+    Show a progress bar when a render runs in several passes.
 """
 
 from __future__ import annotations
@@ -46,8 +54,8 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
+from . import checks, interior, passes
 from . import film as film_ops
-from . import interior
 from .boundary import primary, shadow, shadow_delta, terminator
 from .boundary.edges import EdgeArrays
 from .boundary.estimator import BoundaryContext
@@ -60,6 +68,14 @@ NAME = "pathgrad"
 #: and an entry here
 BOUNDARY_ESTIMATORS = (primary.PrimaryVisibility(), shadow.AreaShadow(),
                        shadow_delta.DeltaShadow(), terminator.ViewTerminator())
+
+#: peak bytes per camera-sample lane of the interior term, by mode, and per
+#: boundary sample. Measured (LLVM, docs/performance.md "Memory"): the peak
+#: does not grow from 4.2 M to 16.7 M lanes in any mode, as every wavefront
+#: runs fused in a few kernels (< 0.1 B/lane); 1 B/lane is a margin that
+#: keeps the budget meaningful should a wavefront be materialised
+CAMERA_BYTES_PER_LANE = {"primal": 1.0, "forward": 1.0, "backward": 1.0}
+BOUNDARY_BYTES_PER_LANE = 1.0
 
 #: integrator properties holding one estimator's sample budget
 BUDGET_PROPERTIES = tuple(f"{e.name}_spp" for e in BOUNDARY_ESTIMATORS)
@@ -96,11 +112,16 @@ class _PathgradMixin:
         self.boundary = bool(props.get("boundary", True))
         self.shadow = bool(props.get("shadow", True))
         self.terminator = bool(props.get("terminator", True))
+        self.memory_budget_mb = float(props.get("memory_budget_mb", 0.0))
+        if not self.memory_budget_mb >= 0:
+            raise ValueError("pathgrad: memory_budget_mb must be >= 0 (MB; 0: half of the "
+                             f"machine's memory), got {self.memory_budget_mb}")
+        self.progress = bool(props.get("progress", True))
 
     def to_string(self):
         return (f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}, "
                 f"boundary={self.boundary}, shadow={self.shadow}, terminator={self.terminator}, "
-                f"boundary_spp={self.boundary_spp}, "
+                f"boundary_spp={self.boundary_spp}, memory_budget_mb={self.memory_budget_mb}, "
                 + "".join(f"{k}={v}, " for k, v in self.budgets.items() if v)
                 + f"estimators=[{', '.join(e.name for e in self._estimators())}]]")
 
@@ -125,33 +146,97 @@ class _PathgradMixin:
     # ------------------------------------------------------------- protocol
     def render(self, scene: mi.Scene, sensor=0, seed: int = 0, spp: int = 0,
                develop: bool = True, evaluate: bool = True) -> mi.TensorXf:
-        """Primal image (no derivatives tracked)."""
+        """Primal image (no derivatives tracked). Raises if the image or a
+        mesh's vertex positions are not finite, naming the scene parameters
+        responsible (one reduction; ``evaluate`` is implied)."""
         if not develop:
             raise ValueError("pathgrad: develop=False is not supported")
-        sensor = self._sensor(scene, sensor)
-        film = sensor.film()
+        sensor, spp = self._check_call(scene, sensor, seed, spp)
         with dr.suspend_grad():
-            sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
-            ray, weight, pos = film_ops.camera_rays(sensor, sampler)
-            L, valid = self._trace(dr.ADMode.Primal, scene, sampler, ray)
-            img = film_ops.splat(film, pos, L * weight, dr.select(valid, 1.0, 0.0),
-                                 coalesce=spp >= 4)
-            if evaluate:
-                dr.eval(img)
-            return img
+            img = self._in_passes(sensor, seed, spp, "primal", lambda s, n, _: self._render_pass(
+                scene, sensor, s, n))
+        checks.check_render(scene, img)
+        return img
 
+    def render_forward(self, scene: mi.Scene, params=None, sensor=0,
+                       seed: int = 0, spp: int = 0, split: bool = False):
+        """Gradient image: derivative of the image along the gradients set on
+        the scene parameters (``dr.set_grad``). With ``split=True`` returns
+        ``{'interior': ..., 'boundary': ...}`` instead of their sum."""
+        sensor, spp = self._check_call(scene, sensor, seed, spp, params)
+        with dr.suspend_grad():
+            terms = self._in_passes(sensor, seed, spp, "forward", lambda s, n, f: self._forward_pass(
+                scene, sensor, s, n, f))
+        return terms if split else terms["interior"] + terms["boundary"]
+
+    def render_backward(self, scene: mi.Scene, params, grad_in: mi.TensorXf,
+                        sensor=0, seed: int = 0, spp: int = 0) -> None:
+        """Propagate the image adjoint ``grad_in`` into the scene parameters
+        that have gradients enabled (accumulated with ``dr.grad``)."""
+        sensor, spp = self._check_call(scene, sensor, seed, spp, params)
+        with dr.suspend_grad():
+            self._in_passes(sensor, seed, spp, "backward", lambda s, n, f: self._backward_pass(
+                scene, sensor, grad_in if f == 1 else grad_in * f, s, n, f))
+
+    # ------------------------------------------------------------- one pass
+    def _render_pass(self, scene, sensor, seed, spp):
+        film = sensor.film()
+        sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
+        ray, weight, pos = film_ops.camera_rays(sensor, sampler)
+        L, valid = self._trace(dr.ADMode.Primal, scene, sampler, ray)
+        img = film_ops.splat(film, pos, L * weight, dr.select(valid, 1.0, 0.0),
+                             coalesce=spp >= 4)
+        dr.eval(img)
+        return img
+
+    def _forward_pass(self, scene, sensor, seed, spp, fraction):
+        film = sensor.film()
+        sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
+        ray, weight, pos = film_ops.camera_rays(sensor, sampler)
+        L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
+        δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L)
+        img = film_ops.splat(film, pos, δL * weight, 0.0, coalesce=spp >= 4)
+        dr.eval(img)
+        bimg = self._boundary_image(scene, sensor, seed, spp, fraction)
+        if bimg is not None:
+            with dr.resume_grad():
+                # (keep the tangents of the inputs: a later pass reads them again)
+                bimg = dr.forward_to(bimg, flags=dr.ADFlag.ClearEdges | dr.ADFlag.ClearInterior
+                                     | dr.ADFlag.AllowNoGrad)
+            dr.eval(bimg)
+        else:
+            bimg = dr.zeros(mi.TensorXf, img.shape)
+        return {"interior": img, "boundary": bimg}
+
+    def _backward_pass(self, scene, sensor, grad_in, seed, spp, fraction):
+        film = sensor.film()
+        sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
+        ray, weight, pos = film_ops.camera_rays(sensor, sampler)
+        δL = film_ops.sample_adjoint(film, pos, weight, grad_in, coalesce=spp >= 4)
+        L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
+        self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L)
+        dr.eval()
+        bimg = self._boundary_image(scene, sensor, seed, spp, fraction)
+        if bimg is not None:
+            with dr.resume_grad():
+                dr.backward_from(bimg * grad_in, flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
+            dr.eval()
+
+    # ------------------------------------------------------------- boundary
     def _estimators(self) -> list:
         """The boundary estimators switched on by this integrator's flags."""
         if not self.boundary:
             return []
         return [e for e in BOUNDARY_ESTIMATORS if e.switch is None or getattr(self, e.switch)]
 
-    def _budget(self, estimator, spp: int) -> float:
-        """Samples per pixel for one estimator: its own setting, else
-        ``boundary_spp``, else the differential pass's spp."""
-        return self.budgets.get(f"{estimator.name}_spp", 0.0) or self.boundary_spp or spp
+    def _budget(self, estimator, spp: int, fraction: float = 1.0) -> float:
+        """Samples per pixel for one estimator in a pass of ``spp`` samples
+        that is ``fraction`` of the render: its own setting, else
+        ``boundary_spp`` (either times ``fraction``), else ``spp``."""
+        own = self.budgets.get(f"{estimator.name}_spp", 0.0) or self.boundary_spp
+        return own * fraction if own else spp
 
-    def _boundary_image(self, scene, sensor, seed, spp):
+    def _boundary_image(self, scene, sensor, seed, spp, fraction=1.0):
         """Zero-valued image whose derivative is the boundary term, or None."""
         estimators = self._estimators()
         if not estimators:
@@ -168,55 +253,76 @@ class _PathgradMixin:
                                   EdgeArrays(meshes, motion.meshes))
             img = None
             for e in estimators:
-                term = e.estimate(ctx, self._budget(e, spp))
+                term = e.estimate(ctx, self._budget(e, spp, fraction))
                 if term is not None:   # (summed inside resume_grad: a suspended sum detaches)
                     img = term if img is None else img + term
         return img
 
-    def render_forward(self, scene: mi.Scene, params=None, sensor=0,
-                       seed: int = 0, spp: int = 0, split: bool = False):
-        """Gradient image: derivative of the image along the gradients set on
-        the scene parameters (``dr.set_grad``). With ``split=True`` returns
-        ``{'interior': ..., 'boundary': ...}`` instead of their sum."""
-        sensor = self._sensor(scene, sensor)
-        film = sensor.film()
-        with dr.suspend_grad():
-            sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
-            ray, weight, pos = film_ops.camera_rays(sensor, sampler)
-            L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-            δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L)
-            img = film_ops.splat(film, pos, δL * weight, 0.0, coalesce=spp >= 4)
-            dr.eval(img)
-            bimg = self._boundary_image(scene, sensor, seed, spp)
-            if bimg is not None:
-                with dr.resume_grad():
-                    bimg = dr.forward_to(bimg, flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
-                dr.eval(bimg)
-            else:
-                bimg = dr.zeros(mi.TensorXf, img.shape)
-            if split:
-                return {"interior": img, "boundary": bimg}
-            return img + bimg
 
-    def render_backward(self, scene: mi.Scene, params, grad_in: mi.TensorXf,
-                        sensor=0, seed: int = 0, spp: int = 0) -> None:
-        """Propagate the image adjoint ``grad_in`` into the scene parameters
-        that have gradients enabled (accumulated with ``dr.grad``)."""
+    # ------------------------------------------------------------- passes
+    def _check_call(self, scene, sensor, seed, spp, params=None):
+        """Validate one protocol call before any kernel runs; returns the
+        sensor and its samples per pixel."""
+        if not isinstance(scene, mi.Scene):
+            raise TypeError(f"pathgrad: scene must be a mi.Scene, got {type(scene).__name__}")
         sensor = self._sensor(scene, sensor)
+        checks.check_seed(seed)
+        spp = checks.effective_spp(sensor, spp)
+        checks.check_params(params)
+        return sensor, spp
+
+    def _wavefronts(self, sensor, spp: int, mode: str) -> list:
+        """``(name, lanes per unit spp, bytes per lane)`` of each wavefront of
+        a render of ``spp`` samples per pixel (see :mod:`pathgrad.passes`)."""
         film = sensor.film()
-        with dr.suspend_grad():
-            sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
-            ray, weight, pos = film_ops.camera_rays(sensor, sampler)
-            δL = film_ops.sample_adjoint(film, pos, weight, grad_in, coalesce=spp >= 4)
-            L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-            self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L)
-            dr.eval()
-            bimg = self._boundary_image(scene, sensor, seed, spp)
-            if bimg is not None:
-                with dr.resume_grad():
-                    dr.backward_from(bimg * grad_in,
-                                     flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
-                dr.eval()
+        sampled = float(dr.prod(film_ops.sampled_size(film)))
+        out = [("camera", sampled, CAMERA_BYTES_PER_LANE[mode])]
+        if mode != "primal":
+            for e in self._estimators():
+                out.append((e.name, sampled * self._budget(e, spp) / spp,
+                            BOUNDARY_BYTES_PER_LANE))
+        return out
+
+    def pass_plan(self, sensor: mi.Sensor, spp: int, seed=0, mode: str = "primal") -> list:
+        """How a render of ``spp`` samples per pixel from ``sensor`` is split:
+        ``[(spp_i, seed_i), ...]`` (one entry when it fits in one pass).
+        ``mode``: ``'primal'``, ``'forward'`` or ``'backward'``. Raises
+        ValueError, with what it would need, when not even one sample per
+        pixel fits."""
+        budget = self.memory_budget_mb * 2**20 if self.memory_budget_mb else \
+            passes.default_budget_bytes(mi.variant().startswith("cuda"))
+        return passes.plan(spp, seed, self._wavefronts(sensor, spp, mode), budget)
+
+    def _in_passes(self, sensor, seed, spp: int, mode: str, one_pass):
+        """Run ``one_pass(seed_i, spp_i, spp_i / spp)`` for each pass of the
+        plan and sum the results weighted by ``spp_i / spp`` (images, dicts
+        of images, or None); a progress bar when there are several."""
+        plan = self.pass_plan(sensor, spp, seed, mode)
+        if len(plan) == 1:
+            return one_pass(seed, spp, 1.0)
+        total = None
+        bar = _progress(spp, mode) if self.progress else None
+        for spp_i, seed_i in plan:
+            f = spp_i / spp
+            part = one_pass(seed_i, spp_i, f)
+            if part is not None:
+                part = {k: v * f for k, v in part.items()} if isinstance(part, dict) else part * f
+                total = part if total is None else _add(total, part)
+                dr.eval(total)
+            if bar is not None:
+                bar.update(spp_i)
+        if bar is not None:
+            bar.close()
+        return total
+
+
+def _add(a, b):
+    return {k: a[k] + b[k] for k in a} if isinstance(a, dict) else a + b
+
+
+def _progress(spp: int, mode: str):
+    from tqdm.auto import tqdm
+    return tqdm(total=spp, unit="spp", desc=f"pathgrad {mode}", leave=False)
 
 
 _classes: dict[str, type] = {}
