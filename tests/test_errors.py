@@ -284,3 +284,57 @@ def test_checks_allow_frozen_steps(cbox):
         g_plain = np.array(step(mi.UInt32(seed)))
         assert np.abs(g_plain).max() > 0
         np.testing.assert_allclose(g_frozen, g_plain, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["backward", "forward"])
+def test_non_finite_gradient_is_an_error_not_a_silent_nan(mode):
+    # a 42-vertex sphere of radius 5e-7 over a floor: its faces' edge cross
+    # products (~7e-14) are past float32's range for Mitsuba's face-normal
+    # derivative, so vertex gradients overflow (66 of 126 entries measured)
+    s, T = 1e-6, mi.ScalarTransform4f
+    scene = pathgrad.load_scene({
+        "type": "scene", "integrator": {"type": "pathgrad", "max_depth": 2},
+        "sensor": {"type": "perspective", "fov": 40, "near_clip": 1e-2 * s,
+                   "to_world": T().look_at(origin=[0, 1.6 * s, 3 * s], target=[0, 0.5 * s, 0],
+                                           up=[0, 1, 0]),
+                   "film": {"type": "hdrfilm", "width": 8, "height": 8}},
+        "floor": pathgrad.shapes.grid(4, 6 * s, name="floor", smooth=False),
+        "obj": pathgrad.shapes.icosphere(1, 0.5 * s, center=(0.2 * s, 0.6 * s, 0), name="obj"),
+        "lamp": {"type": "point", "position": [1.2 * s, 2.2 * s, 0.8 * s],
+                 "intensity": {"type": "rgb", "value": 6 * s * s}}})
+    key = "obj.vertex_positions"
+    params = pathgrad.parameters(scene, key)
+    for entry in ("pathgrad", "mi") if mode == "backward" else ("pathgrad",):
+        with pytest.raises(Exception) as e:
+            if mode == "backward":
+                img = (pathgrad.render(scene, params, spp=2, boundary=False) if entry == "pathgrad"
+                       else mi.render(scene, params, spp=2,
+                                      integrator=pathgrad.make_integrator(boundary=False)))
+                dr.backward(dr.mean(img, axis=None))
+            else:   # (forward mode through mi.render: see docs/api.md)
+                pathgrad.gradient_images(scene, params, {key: mi.Float(params[key]) * 0 + 1},
+                                         spp=2, boundary=False)
+        text = _chain(e)
+        assert "NaN or infinite" in text and "larger units" in text, text
+        if mode == "backward":
+            assert key in text
+
+
+def test_forward_mode_with_another_attached_scene_alive_says_what_to_do(small):
+    # Dr.Jit's symbolic calls visit every live shape: the AD edges of another
+    # scene's attached vertex positions (to its normals) then lie in the
+    # forward pass's graph, outside its isolated scope (Mitsuba's prb fails
+    # the same way). The message says so and what to do.
+    other = pathgrad.scenes.object_scene(
+        {"obj": pathgrad.shapes.icosphere(1, 0.5, name="obj", bsdf=pathgrad.scenes.diffuse(0.3))},
+        res=8)
+    other_params = pathgrad.parameters(other, "obj.vertex_positions")
+    params = pathgrad.parameters(small, "obj.vertex_positions")
+    t = {"obj.vertex_positions": mi.Float(params["obj.vertex_positions"]) * 0 + 1}
+    with pytest.raises(RuntimeError, match="another scene loaded in this process"):
+        pathgrad.gradient_images(small, params, t, spp=1)
+    # freeing it (or detaching its parameters) is enough
+    other_params["obj.vertex_positions"] = dr.detach(other_params["obj.vertex_positions"])
+    other_params.update()
+    g = pathgrad.gradient_images(small, params, t, spp=1)
+    assert np.isfinite(np.array(g["total"])).all() and np.abs(np.array(g["total"])).max() > 0

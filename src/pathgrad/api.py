@@ -193,6 +193,10 @@ def _pick_integrator(scene, integrator, **overrides):
 # render
 # --------------------------------------------------------------------------
 
+#: an exception of the last _RenderOp.eval, re-raised by render()
+_pending_errors: list = []
+
+
 class _RenderOp(dr.CustomOp):
     """Primal render without AD; derivatives routed to the integrator's
     ``render_forward`` / ``render_backward``."""
@@ -200,11 +204,15 @@ class _RenderOp(dr.CustomOp):
     def eval(self, scene, sensor, _detached_params, params, integrator, seeds, spps):
         self.scene, self.sensor, self.params = scene, sensor, params
         self.integrator, self.seeds, self.spps = integrator, seeds, spps
-        with dr.suspend_grad():
-            img = integrator.render(scene, sensor=sensor, seed=seeds[0], spp=spps[0],
-                                    develop=True, evaluate=False)
-        # Leave the sensor's own sampler in a cheap state (it was cloned).
-        return img
+        try:
+            with dr.suspend_grad():
+                return integrator.render(scene, sensor=sensor, seed=seeds[0], spp=spps[0],
+                                         develop=True, evaluate=False)
+        except Exception as e:
+            # re-raised by render() once dr.custom has returned, so that the
+            # caller gets this exception itself rather than Dr.Jit's wrapper
+            _pending_errors.append(e)
+            return dr.zeros(mi.TensorXf, (1, 1, 1))
 
     def forward(self):
         grads = self.grad_in("_detached_params")
@@ -380,8 +388,12 @@ def render(scene: mi.Scene | str | Mapping,
     grads = attached(params)
     if not grads:
         raise ParameterError(_nothing_attached(params))
-    return dr.custom(_RenderOp, scene, sensor, grads, params, integ,
-                     (seed, seed_grad), (spp, spp_grad))
+    _pending_errors.clear()
+    img = dr.custom(_RenderOp, scene, sensor, grads, params, integ,
+                    (seed, seed_grad), (spp, spp_grad))
+    if _pending_errors:
+        raise _pending_errors.pop()
+    return img
 
 
 def _nothing_attached(params: mi.SceneParameters) -> str:

@@ -132,8 +132,40 @@ def _non_finite(names: list, values: list) -> list:
 
 
 # --------------------------------------------------------------------------
-# images
+# images and gradients
 # --------------------------------------------------------------------------
+
+NON_FINITE_GRADIENT_HINT = (
+    "Mitsuba's derivative of a face normal overflows float32 for faces whose edge cross "
+    "product is below about 1.4e-13 square scene units (edges under about 4e-7 units, e.g. "
+    "a model in metres scaled to micrometres): express the scene in larger units. "
+    "Otherwise please report it with the scene.")
+
+
+def check_gradients(params) -> None:
+    """After a backward pass: raise FloatingPointError naming the
+    gradient-enabled parameters whose gradients are not finite (one host
+    read; skipped while freezing)."""
+    if params is None or freezing():
+        return
+    grads = {k: dr.grad(v) for k, v in attached(params).items()
+             if dr.is_float_v(v) and dr.is_jit_v(v)}
+    bad = _non_finite(list(grads), list(grads.values())) if grads else []
+    if bad:
+        raise FloatingPointError(f"pathgrad: the gradients of {bad} contain NaN or infinite "
+                                 "values although the parameters are finite. "
+                                 + NON_FINITE_GRADIENT_HINT)
+
+
+def check_gradient_image(img) -> None:
+    """After a forward pass: raise FloatingPointError if the gradient image
+    is not finite (one reduction and one host read; skipped while freezing)."""
+    if freezing():
+        return
+    if not bool(dr.all(dr.isfinite(img.array), axis=None)[0]):
+        raise FloatingPointError("pathgrad: the forward-mode gradient image contains NaN or "
+                                 "infinite values although the parameters are finite. "
+                                 + NON_FINITE_GRADIENT_HINT)
 
 def check_render(scene: mi.Scene, img: mi.TensorXf) -> None:
     """After a primal render: raise if the image or a mesh's vertex positions

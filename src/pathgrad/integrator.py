@@ -167,7 +167,9 @@ class _PathgradMixin:
         with dr.suspend_grad():
             terms = self._in_passes(sensor, seed, spp, "forward", lambda s, n, f: self._forward_pass(
                 scene, sensor, s, n, f))
-        return terms if split else terms["interior"] + terms["boundary"]
+        total = terms["interior"] + terms["boundary"]
+        checks.check_gradient_image(total)
+        return terms if split else total
 
     def render_backward(self, scene: mi.Scene, params, grad_in: mi.TensorXf,
                         sensor=0, seed: int = 0, spp: int = 0) -> None:
@@ -177,6 +179,7 @@ class _PathgradMixin:
         with dr.suspend_grad():
             self._in_passes(sensor, seed, spp, "backward", lambda s, n, f: self._backward_pass(
                 scene, sensor, grad_in if f == 1 else grad_in * f, s, n, f))
+        checks.check_gradients(params)
 
     # ------------------------------------------------------------- one pass
     def _render_pass(self, scene, sensor, seed, spp):

@@ -75,8 +75,23 @@ def trace(mode: dr.ADMode, *args, **kwargs):
             root = root.__cause__ or root.__context__
         if root is e:
             raise
-        raise RuntimeError(f"pathgrad interior term ({mode.name}): "
+        hint = FOREIGN_GRADIENTS_HINT if "outside of the current dr.isolate_grad" in str(root) \
+            else ""
+        raise RuntimeError(f"pathgrad interior term ({mode.name}): {hint}"
                            f"{type(root).__name__}: {root}") from e
+
+
+#: what the "edge ... outside of the current dr.isolate_grad() scope" error
+#: of a forward-mode render means (measured; Mitsuba's ``prb`` fails alike)
+FOREIGN_GRADIENTS_HINT = (
+    "forward mode cannot run while gradient-enabled values that this render does not "
+    "differentiate are alive with un-propagated AD edges: another scene loaded in this "
+    "process whose parameters have gradients (Dr.Jit's symbolic calls visit every live "
+    "shape), or parameters of this scene that are not in `params`. Free the other scene "
+    "and its parameters (del them; gc.collect()), disable their gradients "
+    "(dr.disable_grad, or params[key] = dr.detach(params[key]); params.update()), put "
+    "every gradient-enabled key of this scene into `params`, or use reverse mode. "
+    "Dr.Jit's message: ")
 
 
 @dr.syntax
