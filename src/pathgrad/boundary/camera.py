@@ -101,6 +101,16 @@ class PinholeCamera:
         return self.sensor.sample_ray(self.sensor.shutter_open(), 0.5, uv, mi.Point2f(0.5))
 
 
+def depth_corrected(t, z0, z1):
+    """Parameter along a 3D segment of the point at parameter ``t`` along
+    its image in the film, the segment's ends having camera depths ``z0``
+    (t = 0) and ``z1`` (t = 1): ``t z0 / ((1 - t) z1 + t z0)``. Unitless;
+    ``t`` itself where the denominator is not positive (no point in front;
+    an absolute floor such as 1e-20 would be a length)."""
+    den = (1 - t) * z1 + t * z0
+    return dr.select(den > 0, t * z0 / den, t)
+
+
 #: cameras by sensor id: (sensor, signature, camera); a few kept (sensors of
 #: scenes no longer used are dropped oldest first)
 _cameras: dict = {}

@@ -44,6 +44,7 @@ import mitsuba as mi
 from ..film import splat_film_samples
 from ..sampling import DiscreteDistribution
 from . import silhouette as sil
+from .camera import depth_corrected
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 
 #: offset of the side ray past an edge with no face on that side, in pixels
@@ -83,7 +84,7 @@ class PrimaryVisibility(BoundaryEstimator):
         t = dr.lerp(g(cand.t_lo), g(cand.t_hi), ξ)
         u = dr.lerp(a, b, t)                              # film position
         # perspective-correct parameter on the (near-clipped) 3D segment
-        s_c = t * za / dr.maximum((1 - t) * zb + t * za, 1e-20)
+        s_c = depth_corrected(t, za, zb)
         s = dr.lerp(g(cand.s_lo), g(cand.s_hi), s_c)
         d2 = dr.normalize(b - a)
         normal = mi.Vector2f(-d2.y, d2.x)

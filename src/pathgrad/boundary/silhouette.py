@@ -1,6 +1,6 @@
 """Silhouette geometry shared by the boundary estimators, written once.
 
-An edge with faces 0 and 1 (normals ``n0``, ``n1``, not normalised) seen
+An edge with faces 0 and 1 (normals ``n0``, ``n1``, of any length) seen
 from a viewpoint ``c`` (the camera, a light, a shading point):
 
 * *side signs* ``s_k = n_k · (c − p)`` for a point ``p`` on the edge: face k
@@ -43,14 +43,30 @@ def side_signs(n0, n1, p, viewpoint) -> tuple[mi.Float, mi.Float]:
 
 def is_fold(is_open, s0, s1, inclusive: bool = False) -> mi.Bool:
     """Open edge, or faces turned opposite ways (``s0 s1 < 0``; ``<= 0`` with
-    ``inclusive``, which also keeps edges seen exactly edge-on)."""
-    prod = s0 * s1
-    return is_open | ((prod <= 0) if inclusive else (prod < 0))
+    ``inclusive``, which also keeps edges seen exactly edge-on).
+
+    Compares signs instead of forming the product: with cross-product
+    normals ``s_k`` has units of length³, and at 1e-6 scene units the
+    product (length⁶, 1e-36 and less) underflows to 0 in float32."""
+    if inclusive:
+        return is_open | (s0 <= 0) & (s1 >= 0) | (s0 >= 0) & (s1 <= 0)
+    return is_open | (s0 < 0) & (s1 > 0) | (s0 > 0) & (s1 < 0)
+
+
+def unit(v: mi.Vector3f) -> mi.Vector3f:
+    """``v / |v|`` (0 for a zero vector), scale-free: ``v`` is divided by its
+    largest component before it is squared. A face normal from a cross
+    product has units of length², and ``dr.normalize`` squares it again
+    (length⁴): that leaves float32's range for edges shorter than about
+    1e-9 or longer than 1e9 scene units."""
+    m = dr.maximum(dr.maximum(dr.abs(v.x), dr.abs(v.y)), dr.abs(v.z))
+    v = v * dr.select(m > 0, dr.rcp(m), 0.0)
+    return v * dr.select(m > 0, dr.rsqrt(dr.squared_norm(v)), 0.0)
 
 
 def cos_bend(n0, n1) -> mi.Float:
-    """Cosine of the angle between the two face normals."""
-    return dr.dot(dr.normalize(n0), dr.normalize(n1))
+    """Cosine of the angle between the two face normals (of any length)."""
+    return dr.dot(unit(n0), unit(n1))
 
 
 def is_bent(is_open, cos) -> mi.Bool:

@@ -71,6 +71,7 @@ import mitsuba as mi
 from ..film import splat_film_samples
 from ..sampling import DiscreteDistribution
 from . import silhouette as sil
+from .camera import depth_corrected
 from .edges import concat_lanes
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 
@@ -285,7 +286,7 @@ def _chord(h, z, line):
     for i, j in ((0, 1), (1, 2), (2, 0)):
         t = (line - h[i]) / (h[j] - h[i])          # film parameter on edge i → j
         hit = (t >= 0) & (t < 1)
-        s = t * z[i] / dr.maximum((1 - t) * z[j] + t * z[i], 1e-20)   # 3D parameter
+        s = depth_corrected(t, z[i], z[j])          # 3D parameter
         b = [mi.Float(0.0)] * 3
         b[i], b[j] = 1 - s, s
         ends.append(b)
@@ -314,17 +315,18 @@ def _pick_root(A, B, C, ξ):
 
 def _film_gradient(camera, p, nv, bary, x, depth) -> mi.Vector2f:
     """∇_u F at the face point ``x`` (barycentrics ``bary``, camera depth
-    ``depth``), F restricted to the face plane and seen through the film;
-    and the in-plane gradient ∇_x F (world units)."""
+    ``depth``), F restricted to the face plane and seen through the film
+    (scene units per pixel); and the in-plane gradient ∇_x F (unitless)."""
     c = camera.origin
-    nf = dr.cross(p[1] - p[0], p[2] - p[0])
+    k = _inv_size(p)
+    nf = dr.cross((p[1] - p[0]) * k, (p[2] - p[0]) * k)     # unitless
     nn = dr.squared_norm(nf)
-    opposite = (p[2] - p[1], p[0] - p[2], p[1] - p[0])
+    opposite = ((p[2] - p[1]) * k, (p[0] - p[2]) * k, (p[1] - p[0]) * k)
     N = bary[0] * nv[0] + bary[1] * nv[1] + bary[2] * nv[2]
-    # in-plane gradient of F(x) = N(x)·(c − x)
+    # in-plane gradient of F(x) = N(x)·(c − x); ∇b_i = k (nf × opposite_i) / |nf|²
     G = -N
     for i in range(3):
-        G += dr.cross(nf, opposite[i]) / nn * dr.dot(nv[i], c - x)
+        G += dr.cross(nf, opposite[i]) * (k / nn) * dr.dot(nv[i], c - x)
     g = G - dr.dot(G, nf) / nn * nf
     # x = c + depth·d(u) on the plane: dF/du_k = depth · w·∂d/∂u_k
     d = x - c
@@ -333,13 +335,33 @@ def _film_gradient(camera, p, nv, bary, x, depth) -> mi.Vector2f:
     return depth * mi.Vector2f(dr.dot(w, du), dr.dot(w, dv)), g
 
 
+def _inv_size(p) -> mi.Float:
+    """1 / (a detached length of the face with corners ``p``): its largest
+    edge-vector component. Face vectors times this are unitless, O(1).
+
+    The barycentric and plane formulas below are ratios of products of
+    face vectors (|n|² = length⁴ in the denominator, and its square,
+    length⁸, in the derivative of the quotient): on raw positions these
+    leave float32's range (a face 1e-6 across gives 1e-48, one 1e6 across
+    1e48, and the gradient turns to 0 or inf). On the rescaled vectors the
+    same ratios stay O(1); the rescaling is detached, and the results do not
+    depend on it."""
+    e1, e2 = dr.detach(p[1] - p[0]), dr.detach(p[2] - p[0])
+    m = dr.maximum(dr.maximum(dr.abs(e1.x), dr.abs(e1.y)), dr.abs(e1.z))
+    m = dr.maximum(m, dr.maximum(dr.maximum(dr.abs(e2.x), dr.abs(e2.y)), dr.abs(e2.z)))
+    return dr.select(m > 0, dr.rcp(m), 0.0)
+
+
 def _plane_barycentrics(p, x) -> list:
     """Barycentrics (face corner order) of the projection of ``x`` onto the
-    plane of the face with corners ``p`` (attached if they are)."""
-    nf = dr.cross(p[1] - p[0], p[2] - p[0])
+    plane of the face with corners ``p`` (attached if they are); computed
+    on unitless face vectors (see :func:`_inv_size`)."""
+    k = _inv_size(p)
+    e1, e2, w = (p[1] - p[0]) * k, (p[2] - p[0]) * k, (x - p[0]) * k
+    nf = dr.cross(e1, e2)
     nn = dr.squared_norm(nf)
-    b1 = dr.dot(nf, dr.cross(x - p[0], p[2] - p[0])) / nn
-    b2 = dr.dot(nf, dr.cross(p[1] - p[0], x - p[0])) / nn
+    b1 = dr.dot(nf, dr.cross(w, e2)) / nn
+    b2 = dr.dot(nf, dr.cross(e1, w)) / nn
     return [1 - b1 - b2, b1, b2]
 
 
@@ -355,7 +377,8 @@ def _on_face(p, x) -> tuple[list, mi.Point3f]:
 def _value_on_ray(p, nv, ray: mi.Ray3f, c) -> mi.Float:
     """F at the point where ``ray`` meets the plane of the face (corners
     ``p``, vertex normals ``nv``), attached if they are."""
-    nf = dr.cross(p[1] - p[0], p[2] - p[0])
+    k = _inv_size(p)
+    nf = dr.cross((p[1] - p[0]) * k, (p[2] - p[0]) * k)     # unitless normal
     x = ray(dr.dot(nf, p[0] - ray.o) / dr.dot(nf, ray.d))
     b = _plane_barycentrics(p, x)
     N = b[0] * nv[0] + b[1] * nv[1] + b[2] * nv[2]
