@@ -47,3 +47,26 @@ def test_point_light_hard_shadow_occluder_translated():
 def test_occluder_under_environment_map():
     check(shadow_scene("env"), "occ.vertex_positions", [1, 0, 0.5], eps=0.001, spp=64,
           spp_fd=4096)
+
+
+def test_no_shadow_term_at_max_depth_1():
+    """At max_depth 1 paths end at the first vertex: no direct light, so no
+    shadow edge. The shadow estimators used to add a term there anyway (7% of
+    the silhouette term's norm on an emitting ball over a lit floor)."""
+    import drjit as dr
+    import mitsuba as mi
+    import numpy as np
+    import pathgrad
+
+    for light in ("area", "point"):
+        scene = shadow_scene(light, max_depth=1)
+        params = pathgrad.parameters(scene, "occ.vertex_positions")
+        t = {"occ.vertex_positions": dr.full(mi.Float, 1.0, dr.width(params["occ.vertex_positions"]))}
+        on = np.array(pathgrad.gradient_images(scene, params, t, spp=2)["boundary"])
+        off = np.array(pathgrad.gradient_images(scene, params, t, spp=2, shadow=False)["boundary"])
+        np.testing.assert_array_equal(on, off, err_msg=light)
+        # the term is there at max_depth 2 (the test can fail)
+        scene2 = shadow_scene(light, max_depth=2)
+        p2 = pathgrad.parameters(scene2, "occ.vertex_positions")
+        b2 = np.array(pathgrad.gradient_images(scene2, p2, t, spp=2)["boundary"])
+        assert np.abs(b2).max() > 0, light

@@ -59,6 +59,11 @@ from .motion import surface_point
 
 #: angular offset of the side rays from the edge direction (radians)
 SIDE_OFFSET_RAD = 1e-4
+#: offset of visibility rays off their surface, relative to the size of the
+#: coordinates and the distance to the target (Mitsuba's RayEpsilon, 1500 x
+#: 2^-24 = 8.9e-5; its spawn_ray adds that much as an absolute floor, in
+#: scene units)
+RAY_EPS = 1500 * 2.0 ** -24
 
 
 class AreaShadow(BoundaryEstimator):
@@ -75,8 +80,10 @@ class AreaShadow(BoundaryEstimator):
 
     def prepare(self, ctx: BoundaryContext) -> list:
         """The lights' domains and the edges that can shadow them (one task;
-        none when no mesh moves or no edge can cast a shadow edge)."""
+        none when no mesh moves or no edge can cast a shadow edge, or at max_depth 1)."""
         if not ctx.motion.meshes or not ctx.edges.count:
+            return []
+        if ctx.max_depth < 2:   # paths end at the first vertex: no direct light
             return []
         planar, other = _light_domains(ctx.scene)
         cand = _candidates(ctx.edges, planar, other)
@@ -98,7 +105,8 @@ class AreaShadow(BoundaryEstimator):
         x_moves = ctx.motion.shape_moves(si.shape)
 
         # an edge, per shading point, by weighted reservoir sampling
-        j, pmf = _pick_edge(cand, si.p, x_moves, planar, other, sampler.next_1d(), active,
+        x_face = (si.shape, si.prim_index)
+        j, pmf = _pick_edge(cand, si.p, x_moves, x_face, planar, other, sampler.next_1d(), active,
                             ctx.stream_seed("shadow_edges"))
         active &= pmf > 0
         idx = dr.gather(mi.UInt32, cand.index, j)
@@ -127,7 +135,7 @@ class AreaShadow(BoundaryEstimator):
         # is the edge point visible from x?
         shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
         f0, f1 = g(edges.f0), g(edges.f1)
-        ray_v = si.spawn_ray(ω)
+        ray_v = _visibility_ray(si, ω, r)
         pi_v = scene.ray_intersect_preliminary(ray_v, coherent=False, active=active)
         d_hit = dr.norm(ray_v(pi_v.t) - x)
         visible = sil.unoccluded(pi_v, d_hit, r, sil.own_face(pi_v, shape, f0, f1))
@@ -169,19 +177,88 @@ class AreaShadow(BoundaryEstimator):
         return splat_camera_samples(ctx.film, smp.pos, contrib)
 
 
+#: a mesh emitter is planar when its thickness is below this fraction of its size
+PLANAR_FLATNESS = 1e-5
+#: margin of a planar light's bounding rectangle, relative to its diagonal
+RECT_MARGIN = 1e-4
+
+
 class _PlanarLight:
     """A rectangle bounding a planar mesh emitter: origin, in-plane unit axes
-    e1, e2, unit normal n, and the extents [u0, u1] x [v0, v1] along e1, e2."""
+    e1, e2, unit normal n, and the extents [u0, u1] x [v0, v1] along e1, e2
+    (scene units). ``flatness``: thickness over size (unitless).
+
+    The rectangle is the smallest one (by area) around the vertices, so it
+    is the same set whatever the scene's scale: the principal axes alone
+    are arbitrary for a square or regular light (equal singular values),
+    and would turn with the rounding of the positions.
+
+    Computed on the host, but held as opaque (width-1) device arrays, not as
+    Python floats: literals would be compiled into the shadow kernels, and a
+    light whose vertices are optimised would then compile, and keep in the
+    kernel cache, a new set of kernels at every step (measured: 3 kernels
+    and about 700 KB of memory per step, and 20x slower steps)."""
 
     def __init__(self, verts: np.ndarray):
         c = verts.mean(0)
         _, sv, vt = np.linalg.svd(verts - c)
-        uv = (verts - c) @ np.stack([vt[0], vt[1]], 1)
-        (self.u0, self.v0), (self.u1, self.v1) = (float(a) for a in uv.min(0)), \
-            (float(a) for a in uv.max(0))
-        self.e1, self.e2, self.n = (mi.ScalarVector3f(*map(float, r)) for r in vt)
-        self.origin = mi.ScalarPoint3f(*map(float, c))
-        self.flatness = sv[2] / max(sv[0], 1e-30)
+        self.flatness = sv[2] / sv[0] if sv[0] > 0 else 0.0
+        axes = vt[:2]
+        if self.flatness < PLANAR_FLATNESS:
+            axes = _min_area_axes((verts - c) @ vt[:2].T) @ vt[:2]
+        uv = (verts - c) @ axes.T
+        lo, hi = uv.min(0), uv.max(0)
+        # the light's own border lies on the rectangle's: a margin keeps rays
+        # through it inside whatever the rounding (relative to the size)
+        pad = RECT_MARGIN * float(np.linalg.norm(hi - lo))
+        (u0, v0), (u1, v1) = lo - pad, hi + pad
+        self.u0, self.v0, self.u1, self.v1 = (_opaque(mi.Float, a) for a in (u0, v0, u1, v1))
+        self.e1, self.e2, self.n = (_opaque(mi.Vector3f, *r) for r in (axes[0], axes[1], vt[2]))
+        self.origin = _opaque(mi.Point3f, *c)
+
+
+def _convex_hull(pts: np.ndarray) -> np.ndarray:
+    """Corners of the convex hull of 2D points, counter-clockwise (Andrew's
+    monotone chain)."""
+    pts = np.unique(pts, axis=0)          # sorted by x, then y
+    if len(pts) < 3:
+        return pts
+
+    def turns_left(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]) > 0
+
+    def chain(seq):
+        out = []
+        for q in seq:
+            while len(out) >= 2 and not turns_left(out[-2], out[-1], q):
+                out.pop()
+            out.append(q)
+        return out[:-1]
+    return np.array(chain(pts) + chain(pts[::-1]))
+
+
+def _min_area_axes(uv: np.ndarray) -> np.ndarray:
+    """Unit axes (rows of a 2x2 rotation) of the smallest-area rectangle
+    around the 2D points ``uv``: one of its sides lies along an edge of
+    their convex hull (Freeman and Shapira 1975), so the hull's edges are
+    the candidates."""
+    hull = _convex_hull(uv)
+    if len(hull) < 3:
+        return np.eye(2)
+    d = np.roll(hull, -1, 0) - hull
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    perp = np.stack([-d[:, 1], d[:, 0]], 1)
+    a, b = hull @ d.T, hull @ perp.T           # extents along each candidate
+    k = int(np.argmin(np.ptp(a, 0) * np.ptp(b, 0)))
+    return np.stack([d[k], perp[k]])
+
+
+def _opaque(cls, *values):
+    """A width-1 device array of type ``cls`` holding ``values`` (host
+    numbers), evaluated: its value is not part of any kernel."""
+    v = cls(*(float(x) for x in values))
+    dr.make_opaque(v)
+    return v
 
 
 #: planar lights by mesh id: (positions buffer, rectangle). The entry holds a
@@ -221,7 +298,7 @@ def _light_domains(scene):
         shape = e.get_shape() if hasattr(e, "get_shape") else None
         if isinstance(shape, mi.Mesh):
             light = _planar_light(shape)
-            if light.flatness < 1e-5:
+            if light.flatness < PLANAR_FLATNESS:
                 planar.append(light)
                 continue
         other = True
@@ -296,7 +373,8 @@ def _candidates(edges, planar, other):
     silhouettes as seen from some corner or the centre of a planar light
     (every such edge if environments or curved lights exist), as compact
     arrays (``index`` into the edge arrays, detached endpoints and normals,
-    open flag, whether the edge's mesh moves); None if there is none.
+    open flag, whether the edge's mesh moves, adjacent faces, shape); None
+    if there is none.
 
     Host synchronisation: the compaction needs the count of candidates."""
     p0, p1 = dr.detach(edges.p0), dr.detach(edges.p1)
@@ -315,16 +393,21 @@ def _candidates(edges, planar, other):
         return None
     g = lambda a: dr.gather(type(a), a, idx)  # noqa: E731
     return Samples(index=idx, count=dr.width(idx), p0=g(p0), p1=g(p1), n0=g(edges.n0),
-                   n1=g(edges.n1), open=g(edges.open), moves=g(edges.moves))
+                   n1=g(edges.n1), open=g(edges.open), moves=g(edges.moves), f0=g(edges.f0),
+                   f1=g(edges.f1), shape=dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh)))
 
 
-def _edge_weight(c, j, x, x_moves, planar, other, active):
-    """Importance of candidate j at shading point x: zero unless it is a
-    silhouette (or open) seen from x and can move relative to x; else the
-    angular length, seen from x, of the part of it that lies in front of a
-    light."""
-    q0, q1, n0, n1, is_open, moves = (dr.gather(type(a), a, j, active)
-                                      for a in (c.p0, c.p1, c.n0, c.n1, c.open, c.moves))
+def _edge_weight(c, j, x, x_moves, x_face, planar, other, active):
+    """Importance of candidate j at shading point x (on face ``x_face``,
+    a (shape, face index) pair): zero unless it is a silhouette (or open)
+    seen from x and can move relative to x, or if it is an edge of x's own
+    face (seen exactly edge-on from x, its side sign is rounding noise);
+    else the angular length, seen from x, of the part of it that lies in
+    front of a light."""
+    q0, q1, n0, n1, is_open, moves, f0, f1, shape = (
+        dr.gather(type(a), a, j, active)
+        for a in (c.p0, c.p1, c.n0, c.n1, c.open, c.moves, c.f0, c.f1, c.shape))
+    own = (x_face[0] == shape) & ((x_face[1] == f0) | (x_face[1] == f1))
     mid = 0.5 * (q0 + q1)
     s0, s1 = sil.side_signs(n0, n1, mid, x)
     frac = mi.Float(0.0)
@@ -335,15 +418,15 @@ def _edge_weight(c, j, x, x_moves, planar, other, active):
     e = q1 - q0
     e_perp = e - d * (dr.dot(d, e) / dr.squared_norm(d))
     w = frac * dr.norm(e_perp) / r
-    return dr.select(active & sil.is_fold(is_open, s0, s1) & (moves | x_moves) & dr.isfinite(w),
-                     w, 0.0)
+    ok = sil.is_fold(is_open, s0, s1) & (moves | x_moves) & ~own & dr.isfinite(w)
+    return dr.select(active & ok, w, 0.0)
 
 
 #: candidates examined per shading point when there are more than this many
 RIS_PROPOSALS = 64
 
 
-def _pick_edge(c, x, x_moves, planar, other, ξ, active, seed: int):
+def _pick_edge(c, x, x_moves, x_face, planar, other, ξ, active, seed: int):
     """One candidate edge per lane, drawn in proportion to its importance
     w_j(x) (see :func:`_edge_weight`), by weighted reservoir sampling in a
     single pass reusing one uniform number.
@@ -361,12 +444,14 @@ def _pick_edge(c, x, x_moves, planar, other, ξ, active, seed: int):
         distr = DiscreteDistribution(dr.norm(c.p1 - c.p0))
         # opaque: a literal seed would compile a new kernel for every seed
         rng = mi.PCG32(dr.width(x), dr.opaque(mi.UInt64, seed))
-    return _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng,
-                      RIS_PROPOSALS if ris else c.count)
+    # the candidate count changes from render to render: opaque, or every
+    # count would compile (and keep in the kernel cache) its own loop kernels
+    return _reservoir(c, x, x_moves, x_face, planar, other, ξ, active, distr, rng,
+                      RIS_PROPOSALS if ris else dr.opaque(mi.UInt32, c.count))
 
 
 @dr.syntax
-def _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng, count):
+def _reservoir(c, x, x_moves, x_face, planar, other, ξ, active, distr, rng, count):
     ris = distr is not None
     i = mi.UInt32(0)
     total = mi.Float(0.0)
@@ -375,23 +460,35 @@ def _reservoir(c, x, x_moves, planar, other, ξ, active, distr, rng, count):
     while dr.hint(i < count, label="pathgrad shadow edge reservoir"):
         if dr.hint(ris, mode="scalar"):
             j = distr.sample(rng.next_float32(), active)
-            w = _edge_weight(c, j, x, x_moves, planar, other, active) / \
+            w = _edge_weight(c, j, x, x_moves, x_face, planar, other, active) / \
                 dr.maximum(distr.eval_pmf_normalized(j, active), 1e-30)
         else:
             j = mi.UInt32(i)
-            w = _edge_weight(c, j, x, x_moves, planar, other, active)
+            w = _edge_weight(c, j, x, x_moves, x_face, planar, other, active)
         total += w
         p = dr.select(total > 0, w / total, 0.0)
         take = ξ < p
         chosen = dr.select(take, j, chosen)
         ξ = dr.select(take, ξ / dr.maximum(p, 1e-30), (ξ - p) / dr.maximum(1 - p, 1e-30))
         i += 1
-    w = _edge_weight(c, chosen, x, x_moves, planar, other, active)
+    w = _edge_weight(c, chosen, x, x_moves, x_face, planar, other, active)
     if dr.hint(ris, mode="scalar"):
         prob = dr.select(total > 0, w * count / total, 0.0)
     else:
         prob = dr.select(total > 0, w / total, 0.0)
     return chosen, prob
+
+
+def _visibility_ray(si: mi.SurfaceInteraction3f, ω: mi.Vector3f, r: mi.Float) -> mi.Ray3f:
+    """The ray from the surface point ``si`` in direction ``ω`` towards a
+    point at distance ``r``, its origin lifted off the surface along the
+    geometric normal (to ω's side) by ``RAY_EPS (max|p| + r)``: scale-free.
+    ``si.spawn_ray`` lifts by ``RAY_EPS (1 + max|p|)``, whose absolute part
+    (8.9e-5 scene units) is 9% of a scene 1e-3 across and 89 times one 1e-6
+    across: visibility would be tested along a ray far from the point."""
+    p, n = si.p, si.n
+    mag = RAY_EPS * (dr.maximum(dr.maximum(dr.abs(p.x), dr.abs(p.y)), dr.abs(p.z)) + r)
+    return mi.Ray3f(dr.fma(dr.mulsign(mag, dr.dot(n, ω)), n, p), ω)
 
 
 def _emitted(ctx: BoundaryContext, smp: Samples, sign: float):

@@ -54,8 +54,10 @@ class DeltaShadow(BoundaryEstimator):
     static_edges = True
 
     def prepare(self, ctx: BoundaryContext) -> list:
-        """One task per point-like light (none without edges)."""
+        """One task per point-like light (none without edges, or at max_depth 1)."""
         if not ctx.edges.count:
+            return []
+        if ctx.max_depth < 2:   # paths end at the first vertex: no direct light
             return []
         return list(enumerate(ctx.motion.lights))
 
