@@ -19,11 +19,11 @@ __version__ = "0.1.0"
 
 set_variant()
 
-from .api import (ParameterError, gradient_images, load_scene, make_integrator,  # noqa: E402
-                  parameters, render)
+from .api import (NothingAttachedWarning, ParameterError, gradient_images,  # noqa: E402
+                  load_scene, make_integrator, parameters, render)
 from .gradcheck import GradcheckReport, gradcheck  # noqa: E402
 from . import shapes, scenes, imageio_utils, largesteps  # noqa: E402,F401
 
 __all__ = ["render", "gradient_images", "gradcheck", "GradcheckReport", "load_scene", "parameters",
            "make_integrator", "set_variant", "check_variant", "VariantError",
-           "ParameterError", "shapes"]
+           "ParameterError", "NothingAttachedWarning", "shapes"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from typing import Iterable, Mapping
 
 import drjit as dr
@@ -13,7 +14,8 @@ from ._variant import ensure_variant
 from .checks import ParameterError, attached, check_params, check_seed, check_spp
 from .integrator import BUDGET_PROPERTIES, check_properties, integrator_class
 
-__all__ = ["load_scene", "parameters", "render", "gradient_images", "make_integrator"]
+__all__ = ["load_scene", "parameters", "render", "gradient_images", "make_integrator",
+           "NothingAttachedWarning"]
 
 
 # --------------------------------------------------------------------------
@@ -387,7 +389,10 @@ def render(scene: mi.Scene | str | Mapping,
     check_params(params)
     grads = attached(params)
     if not grads:
-        raise ParameterError(_nothing_attached(params))
+        # a warning, not an error: one function may render with and without
+        # gradients (e.g. a torch wrapper called under torch.no_grad())
+        warnings.warn(_nothing_attached(params), NothingAttachedWarning, stacklevel=2)
+        return integ.render(scene, sensor=sensor, seed=seed, spp=spp)
     _pending_errors.clear()
     img = dr.custom(_RenderOp, scene, sensor, grads, params, integ,
                     (seed, seed_grad), (spp, spp_grad))
@@ -400,8 +405,13 @@ def _nothing_attached(params: mi.SceneParameters) -> str:
     keys = list(params.keys())
     shown = keys if len(keys) <= 8 else keys[:8] + [f"... ({len(keys)} keys)"]
     return (f"render(params=...) was given {len(keys)} parameter(s) {shown}, none with "
-            "gradients enabled, so no gradient could reach the scene. Select them with "
+            "gradients enabled, so no gradient can reach the scene: the image is a plain "
+            "one (dr.backward on it will fail). Select them with "
             "pathgrad.parameters(scene, keys) (which enables gradients and calls "
             "params.update()), or call dr.enable_grad(v); params[key] = v; params.update(). "
             "Integer buffers such as '*.faces' cannot carry gradients (Dr.Jit ignores "
             "enable_grad on them); to render without gradients, omit params.")
+
+
+class NothingAttachedWarning(UserWarning):
+    """``render`` was given ``params`` of which none has gradients enabled."""

@@ -121,9 +121,14 @@ def check_finite(params: Mapping) -> None:
             "the parameters to their valid range, or check the loss for NaNs.")
 
 
+def _flat(v):
+    """A tensor's flat array (reductions of tensors give tensors); others as they are."""
+    return v.array if dr.is_tensor_v(v) else v
+
+
 def _non_finite(names: list, values: list) -> list:
     """The names whose values hold a NaN or an infinity (one host read)."""
-    tests = [dr.all(dr.isfinite(dr.detach(v)), axis=None) for v in values]
+    tests = [dr.all(dr.isfinite(_flat(dr.detach(v))), axis=None) for v in values]
     flags = dr.zeros(mi.Bool, len(tests))
     for i, t in enumerate(tests):
         dr.scatter(flags, t, i)
