@@ -120,7 +120,8 @@ def main(argv=None) -> dict:
         """texels (n, n, 3) -> one image per view, differentiable in texels."""
         params[KEY] = texels
         params.update()
-        return tuple(pathgrad.render(scene, params, spp=spp, seed=seed + i, sensor=i)
+        p = params if dr.grad_enabled(texels) else None   # (None under torch.no_grad())
+        return tuple(pathgrad.render(scene, p, spp=spp, seed=seed + i, sensor=i)
                      for i in range(views))
 
     model = make_mlp(args.seed)

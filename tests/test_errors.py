@@ -258,7 +258,7 @@ def test_write_without_update_is_refused(small):
     params[key] = v            # no params.update(): the BVH and normals are stale
     with pytest.raises(pathgrad.ParameterError, match=r"params.update\(\)") as e:
         pathgrad.render(small, params, spp=1)
-    assert "obj" in str(e.value)
+    assert "['obj.vertex_positions']" in str(e.value)
     params.update()
     pathgrad.render(small, params, spp=1)
 
@@ -333,3 +333,21 @@ def test_forward_mode_with_another_attached_scene_alive_says_what_to_do(small):
     other_params.update()
     g = pathgrad.gradient_images(small, params, t, spp=1)
     assert np.isfinite(np.array(g["total"])).all() and np.abs(np.array(g["total"])).max() > 0
+
+
+def test_non_finite_value_outside_params_is_named_after_the_gradient_pass(cbox):
+    # pathgrad.render reads its primal image check together with the gradient
+    # pass (a read right after the primal would stall the tracing of that pass)
+    params = mi.traverse(cbox)
+    light = "light.emitter.radiance.value"
+    params[light] = mi.Color3f(float("nan"), 1, 1)
+    params.update()
+    grads = pathgrad.parameters(cbox, "red.reflectance.value")
+    for mode in ("backward", "forward"):
+        img = pathgrad.render(cbox, grads, spp=1)
+        with pytest.raises(Exception) as e:
+            if mode == "backward":
+                dr.backward(dr.mean(img, axis=None))
+            else:
+                dr.forward(grads["red.reflectance.value"])
+        assert light in _chain(e) and "NaN or infinite" in _chain(e), mode

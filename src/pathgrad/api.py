@@ -11,6 +11,7 @@ import drjit as dr
 import mitsuba as mi
 
 from ._variant import ensure_variant
+from . import checks
 from .checks import ParameterError, attached, check_params, check_seed, check_spp
 from .integrator import BUDGET_PROPERTIES, check_properties, integrator_class
 
@@ -208,8 +209,13 @@ class _RenderOp(dr.CustomOp):
         self.integrator, self.seeds, self.spps = integrator, seeds, spps
         try:
             with dr.suspend_grad():
-                return integrator.render(scene, sensor=sensor, seed=seeds[0], spp=spps[0],
-                                         develop=True, evaluate=False)
+                img = integrator.render(scene, sensor=sensor, seed=seeds[0], spp=spps[0],
+                                        develop=True, evaluate=False, check=False)
+                # read after the gradient pass, when it syncs anyway: a read
+                # here would stall the tracing of that pass (measured: +9%
+                # per step at 64x64)
+                self.flags = checks.render_flags(scene, img)
+                return img
         except Exception as e:
             # re-raised by render() once dr.custom has returned, so that the
             # caller gets this exception itself rather than Dr.Jit's wrapper
@@ -221,10 +227,12 @@ class _RenderOp(dr.CustomOp):
         self.set_grad_out(_with_tangents(
             self.params, grads, lambda: self.integrator.render_forward(
                 self.scene, self.params, self.sensor, self.seeds[1], self.spps[1])))
+        checks.report_render(self.scene, self.flags)
 
     def backward(self):
         self.integrator.render_backward(self.scene, self.params, self.grad_out(),
                                         self.sensor, self.seeds[1], self.spps[1])
+        checks.report_render(self.scene, self.flags)
 
     def name(self):
         return "pathgrad.render"

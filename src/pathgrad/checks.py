@@ -81,15 +81,16 @@ def attached(params: Mapping) -> dict:
     return {k: v for k, v in params.items() if dr.grad_enabled(v)}
 
 
-def check_params(params: Mapping | None) -> None:
+def check_params(params: Mapping | None, finite: bool = True) -> None:
     """Raise :class:`ParameterError` for gradient-enabled parameters that
     cannot be differentiated: writes not yet applied by ``params.update()``,
-    values Mitsuba flags non-differentiable, and NaN or infinite values."""
+    values Mitsuba flags non-differentiable, and (``finite``) NaN or
+    infinite values (the only part that reads from the device)."""
     if params is None:
         return
     pending = getattr(params, "nodes_to_update", None)
     if pending:
-        names = sorted({k for ks in pending.values() for k in ks})
+        names = _pending_keys(params, pending)
         raise ParameterError(
             f"params has writes that params.update() has not applied yet (to {names}): call "
             "params.update() after writing parameters and before rendering, so the scene "
@@ -102,7 +103,17 @@ def check_params(params: Mapping | None) -> None:
                 f"Scene parameter(s) {flagged} have gradients enabled but Mitsuba flags them "
                 "non-differentiable, so no gradient would reach them: disable their gradients "
                 "(see docs/limits.md for what pathgrad differentiates).")
-    check_finite(grads)
+    if finite:
+        check_finite(grads)
+
+
+def _pending_keys(params, pending: dict) -> list:
+    """The keys of ``params`` written since the last ``params.update()``
+    (``pending``: Mitsuba's dirty nodes and the names dirty in each)."""
+    dirty = {id(node): names for (_, node), names in pending.items()}
+    keys = [k for k, (_, _, node, _) in params.properties.items()
+            if k.rsplit(".", 1)[-1] in dirty.get(id(node), ())]
+    return sorted(keys) or sorted({k for ks in pending.values() for k in ks})
 
 
 def check_finite(params: Mapping) -> None:
@@ -122,18 +133,29 @@ def check_finite(params: Mapping) -> None:
 
 
 def _flat(v):
-    """A tensor's flat array (reductions of tensors give tensors); others as they are."""
-    return v.array if dr.is_tensor_v(v) else v
+    """The values of ``v`` as one flat array (tensors, nested vectors)."""
+    v = dr.detach(v)
+    if dr.is_tensor_v(v):
+        return v.array
+    return dr.ravel(v) if dr.depth_v(v) > 1 else v
+
+
+def non_finite_flags(values: list) -> mi.UInt32:
+    """One flag per value, 1 where it holds a NaN or an infinity: lazy
+    scatter-reductions, evaluated with the next kernel launch (no host read
+    here; ``dr.all(..., axis=None)`` would evaluate and wait per value)."""
+    flags = dr.zeros(mi.UInt32, len(values))
+    for i, v in enumerate(values):
+        x = _flat(v)
+        bad = dr.select(dr.isfinite(x), mi.UInt32(0), mi.UInt32(1))
+        dr.scatter_reduce(dr.ReduceOp.Max, flags, bad, dr.full(mi.UInt32, i, dr.width(x)))
+    dr.schedule(flags)
+    return flags
 
 
 def _non_finite(names: list, values: list) -> list:
     """The names whose values hold a NaN or an infinity (one host read)."""
-    tests = [dr.all(dr.isfinite(_flat(dr.detach(v))), axis=None) for v in values]
-    flags = dr.zeros(mi.Bool, len(tests))
-    for i, t in enumerate(tests):
-        dr.scatter(flags, t, i)
-    flags = flags.numpy() if len(tests) else []
-    return [n for n, ok in zip(names, flags) if not ok]
+    return [n for n, bad in zip(names, non_finite_flags(values).numpy()) if bad]
 
 
 # --------------------------------------------------------------------------
@@ -147,49 +169,63 @@ NON_FINITE_GRADIENT_HINT = (
     "Otherwise please report it with the scene.")
 
 
-def check_gradients(params) -> None:
-    """After a backward pass: raise FloatingPointError naming the
-    gradient-enabled parameters whose gradients are not finite (one host
-    read; skipped while freezing)."""
+def check_gradients(params, scene: mi.Scene) -> None:
+    """After a backward pass: raise naming the gradient-enabled parameters
+    whose gradients are not finite, or the scene parameters that are (one
+    host read; a traversal only on failure; skipped while freezing)."""
     if params is None or freezing():
         return
     grads = {k: dr.grad(v) for k, v in attached(params).items()
              if dr.is_float_v(v) and dr.is_jit_v(v)}
     bad = _non_finite(list(grads), list(grads.values())) if grads else []
     if bad:
-        raise FloatingPointError(f"pathgrad: the gradients of {bad} contain NaN or infinite "
-                                 "values although the parameters are finite. "
-                                 + NON_FINITE_GRADIENT_HINT)
+        _raise_non_finite(scene, f"the gradients of {bad}")
 
 
-def check_gradient_image(img) -> None:
-    """After a forward pass: raise FloatingPointError if the gradient image
-    is not finite (one reduction and one host read; skipped while freezing)."""
+def check_gradient_image(img, scene: mi.Scene) -> None:
+    """After a forward pass: as :func:`check_gradients`, for the gradient image."""
+    if not freezing() and _non_finite([0], [img]):
+        _raise_non_finite(scene, "the forward-mode gradient image")
+
+
+def _raise_non_finite(scene, what: str):
+    culprits = non_finite_scene_parameters(scene)
+    if culprits:
+        raise ParameterError(_NON_FINITE_PARAMETERS.format(culprits))
+    raise FloatingPointError(f"pathgrad: {what} contain(s) NaN or infinite values although "
+                             "every scene parameter is finite. " + NON_FINITE_GRADIENT_HINT)
+
+
+_NON_FINITE_PARAMETERS = (
+    "Scene parameter(s) {} contain NaN or infinite values, so the render is not meaningful: "
+    "write finite values (an optimiser that diverged needs a lower learning rate or "
+    "clamping).")
+
+
+def render_flags(scene: mi.Scene, img: mi.TensorXf):
+    """The lazy part of :func:`check_render`: flags for the image and each
+    mesh's vertex positions (None while freezing). Queue it with the render,
+    read it with :func:`report_render` when the caller syncs anyway."""
     if freezing():
-        return
-    if not bool(dr.all(dr.isfinite(img.array), axis=None)[0]):
-        raise FloatingPointError("pathgrad: the forward-mode gradient image contains NaN or "
-                                 "infinite values although the parameters are finite. "
-                                 + NON_FINITE_GRADIENT_HINT)
+        return None
+    meshes = [s for s in scene.shapes() if isinstance(s, mi.Mesh)]
+    return non_finite_flags([img] + [m.vertex_positions_buffer() for m in meshes])
+
 
 def check_render(scene: mi.Scene, img: mi.TensorXf) -> None:
     """After a primal render: raise if the image or a mesh's vertex positions
     hold NaN or infinite values, naming the scene parameters responsible
-    (found by a traversal, only when the cheap check fails)."""
-    if freezing():
-        return
-    meshes = [s for s in scene.shapes() if isinstance(s, mi.Mesh)]
-    ok = dr.all(dr.isfinite(dr.detach(img.array)), axis=None)
-    for m in meshes:
-        ok &= dr.all(dr.isfinite(dr.detach(m.vertex_positions_buffer())), axis=None)
-    if bool(ok[0]):
+    (found by a traversal, only when the cheap check fails). One host read."""
+    report_render(scene, render_flags(scene, img))
+
+
+def report_render(scene: mi.Scene, flags) -> None:
+    """Read the flags of :func:`render_flags` and raise if one is set."""
+    if flags is None or not any(flags.numpy()):
         return
     culprits = non_finite_scene_parameters(scene)
     if culprits:
-        raise ParameterError(
-            f"Scene parameter(s) {culprits} contain NaN or infinite values, so the render "
-            "is not meaningful: write finite values (an optimiser that diverged needs a "
-            "lower learning rate or clamping).")
+        raise ParameterError(_NON_FINITE_PARAMETERS.format(culprits))
     raise FloatingPointError(
         "pathgrad: the rendered image contains NaN or infinite values although every "
         "scene parameter is finite. Please report this with the scene (a plugin or a "

@@ -145,17 +145,21 @@ class _PathgradMixin:
 
     # ------------------------------------------------------------- protocol
     def render(self, scene: mi.Scene, sensor=0, seed: int = 0, spp: int = 0,
-               develop: bool = True, evaluate: bool = True) -> mi.TensorXf:
+               develop: bool = True, evaluate: bool = True,
+               check: bool = True) -> mi.TensorXf:
         """Primal image (no derivatives tracked). Raises if the image or a
         mesh's vertex positions are not finite, naming the scene parameters
-        responsible (one reduction; ``evaluate`` is implied)."""
+        responsible (one reduction and host read; ``evaluate`` is implied).
+        ``check=False`` leaves that to the caller
+        (:func:`pathgrad.checks.render_flags`)."""
         if not develop:
             raise ValueError("pathgrad: develop=False is not supported")
         sensor, spp = self._check_call(scene, sensor, seed, spp)
         with dr.suspend_grad():
             img = self._in_passes(sensor, seed, spp, "primal", lambda s, n, _: self._render_pass(
                 scene, sensor, s, n))
-        checks.check_render(scene, img)
+        if check:
+            checks.check_render(scene, img)
         return img
 
     def render_forward(self, scene: mi.Scene, params=None, sensor=0,
@@ -168,18 +172,20 @@ class _PathgradMixin:
             terms = self._in_passes(sensor, seed, spp, "forward", lambda s, n, f: self._forward_pass(
                 scene, sensor, s, n, f))
         total = terms["interior"] + terms["boundary"]
-        checks.check_gradient_image(total)
+        checks.check_gradient_image(total, scene)
         return terms if split else total
 
     def render_backward(self, scene: mi.Scene, params, grad_in: mi.TensorXf,
                         sensor=0, seed: int = 0, spp: int = 0) -> None:
         """Propagate the image adjoint ``grad_in`` into the scene parameters
-        that have gradients enabled (accumulated with ``dr.grad``)."""
-        sensor, spp = self._check_call(scene, sensor, seed, spp, params)
+        that have gradients enabled (accumulated with ``dr.grad``). Raises
+        if those gradients are not finite (non-finite parameters were
+        reported by the primal render that precedes it)."""
+        sensor, spp = self._check_call(scene, sensor, seed, spp, params, finite=False)
         with dr.suspend_grad():
             self._in_passes(sensor, seed, spp, "backward", lambda s, n, f: self._backward_pass(
                 scene, sensor, grad_in if f == 1 else grad_in * f, s, n, f))
-        checks.check_gradients(params)
+        checks.check_gradients(params, scene)
 
     # ------------------------------------------------------------- one pass
     def _render_pass(self, scene, sensor, seed, spp):
@@ -263,15 +269,16 @@ class _PathgradMixin:
 
 
     # ------------------------------------------------------------- passes
-    def _check_call(self, scene, sensor, seed, spp, params=None):
-        """Validate one protocol call before any kernel runs; returns the
-        sensor and its samples per pixel."""
+    def _check_call(self, scene, sensor, seed, spp, params=None, finite=True):
+        """Validate one protocol call before any kernel runs (``finite``:
+        also the values of gradient-enabled parameters, one host read);
+        returns the sensor and its samples per pixel."""
         if not isinstance(scene, mi.Scene):
             raise TypeError(f"pathgrad: scene must be a mi.Scene, got {type(scene).__name__}")
         sensor = self._sensor(scene, sensor)
         checks.check_seed(seed)
         spp = checks.effective_spp(sensor, spp)
-        checks.check_params(params)
+        checks.check_params(params, finite)
         return sensor, spp
 
     def _wavefronts(self, sensor, spp: int, mode: str) -> list:
