@@ -47,6 +47,8 @@ def _lights(rng, scale):
     out = {}
     for i in range(int(rng.integers(1, 3))):
         kind = rng.integers(5)
+        if kind == 3 and any(v.get("type") == "constant" for v in out.values()):
+            kind = 0   # Mitsuba allows one environment emitter per scene
         p = (rng.uniform(-2, 2), rng.uniform(2, 3.5), rng.uniform(-2, 2))
         p = [c * scale for c in p]
         if kind == 0:
@@ -78,6 +80,9 @@ def random_scene(seed: int, res: int = 12):
     d = {"type": "scene",
          "integrator": {"type": "pathgrad", "max_depth": int(rng.integers(2, 5))},
          "sensor": {"type": "perspective", "fov": float(rng.uniform(25, 70)),
+                    # the clip planes scale with the scene (Mitsuba's near_clip
+                    # default, 0.01, is inside a scene of 1e-3 units)
+                    "near_clip": 1e-2 * scale, "far_clip": 1e4 * scale,
                     "to_world": T().look_at(origin=list(origin * scale),
                                             target=[0, 0.5 * scale, 0], up=[0, 1, 0]),
                     "film": {"type": "hdrfilm", "width": res, "height": res,
