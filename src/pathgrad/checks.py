@@ -2,12 +2,13 @@
 ``pathgrad`` integrator behind ``mi.render``): each raises an exception that
 names the offending parameter or setting and says what to do.
 
-Costs: the sample-count and depth checks are host arithmetic; the parameter
-check is one reduction over the gradient-enabled values (one host read); the
-image check is one reduction over the finished image plus the vertex buffers
-(one host read), and only when it fails a traversal of the scene to name the
-culprit. Inside a frozen function (``dr.freeze``) host reads are not
-possible: there the value checks are skipped (validate before recording).
+Costs: the sample-count and seed checks are host arithmetic; every value
+check is a set of lazy scatter-reductions (:func:`non_finite_flags`) read
+with one host synchronisation, where the caller waits anyway (the image
+check of ``pathgrad.render`` is read at the end of its gradient pass); a
+traversal of the scene to name the culprit runs only when a check fails.
+Inside a frozen function (``dr.freeze``) host reads are not possible: there
+the value checks are skipped (validate before recording).
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def check_seed(seed, name: str = "seed") -> None:
 # parameters
 # --------------------------------------------------------------------------
 
+NON_FINITE_PARAMETERS = (
+    "Scene parameter(s) {} contain NaN or infinite values, so the render is not meaningful. "
+    "This usually means an optimiser diverged: lower its learning rate, clamp the "
+    "parameters to their valid range, or check the loss for NaNs.")
+
 def attached(params: Mapping) -> dict:
     """The entries of ``params`` that carry gradients."""
     return {k: v for k, v in params.items() if dr.grad_enabled(v)}
@@ -126,10 +132,7 @@ def check_finite(params: Mapping) -> None:
         return
     bad = _non_finite(keys, [params[k] for k in keys])
     if bad:
-        raise ParameterError(
-            f"Scene parameter(s) {bad} contain NaN or infinite values. This "
-            "usually means an optimiser diverged: lower its learning rate, clamp "
-            "the parameters to their valid range, or check the loss for NaNs.")
+        raise ParameterError(NON_FINITE_PARAMETERS.format(bad))
 
 
 def _flat(v):
@@ -191,15 +194,9 @@ def check_gradient_image(img, scene: mi.Scene) -> None:
 def _raise_non_finite(scene, what: str):
     culprits = non_finite_scene_parameters(scene)
     if culprits:
-        raise ParameterError(_NON_FINITE_PARAMETERS.format(culprits))
+        raise ParameterError(NON_FINITE_PARAMETERS.format(culprits))
     raise FloatingPointError(f"pathgrad: {what} contain(s) NaN or infinite values although "
                              "every scene parameter is finite. " + NON_FINITE_GRADIENT_HINT)
-
-
-_NON_FINITE_PARAMETERS = (
-    "Scene parameter(s) {} contain NaN or infinite values, so the render is not meaningful: "
-    "write finite values (an optimiser that diverged needs a lower learning rate or "
-    "clamping).")
 
 
 def render_flags(scene: mi.Scene, img: mi.TensorXf):
@@ -225,7 +222,7 @@ def report_render(scene: mi.Scene, flags) -> None:
         return
     culprits = non_finite_scene_parameters(scene)
     if culprits:
-        raise ParameterError(_NON_FINITE_PARAMETERS.format(culprits))
+        raise ParameterError(NON_FINITE_PARAMETERS.format(culprits))
     raise FloatingPointError(
         "pathgrad: the rendered image contains NaN or infinite values although every "
         "scene parameter is finite. Please report this with the scene (a plugin or a "
