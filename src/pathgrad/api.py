@@ -50,9 +50,13 @@ def _close_matches(key: str, keys: Iterable[str]) -> str:
 
 
 def _is_differentiable(params: mi.SceneParameters, key: str) -> bool:
+    """Mitsuba can differentiate ``key`` (camera parameters, which pathgrad
+    differentiates, are selected by name only: see :func:`parameters`)."""
     if params.flags(key) & mi.ParamFlags.NonDifferentiable:
         return False
     value = params[key]
+    if hasattr(value, "matrix"):     # a transform (shapes' to_world)
+        value = value.matrix
     return dr.is_diff_v(value) and dr.is_float_v(value)
 
 
@@ -65,7 +69,9 @@ def parameters(scene: mi.Scene, keys: str | Iterable[str] | None = None,
     scene : mi.Scene
     keys : str or list of str, optional
         Keys as listed by ``mi.traverse(scene)`` (e.g. ``'red.reflectance.value'``,
-        ``'mesh.vertex_positions'``). ``None`` keeps every differentiable key.
+        ``'mesh.vertex_positions'``, ``'sensor.to_world'``). ``None`` keeps
+        every differentiable key except transforms (shape and camera poses:
+        name those).
     enable_grad : bool
         Enable gradient tracking on the selected parameters (and call
         ``params.update()`` so derived quantities such as vertex normals are
@@ -77,13 +83,19 @@ def parameters(scene: mi.Scene, keys: str | Iterable[str] | None = None,
     dr.enable_grad(v); params[key] = v; params.update(); ... dr.grad(v)``), or
     let an optimiser (``mi.ad.Adam``) hold the leaves, as it does anyway. Raises
     :class:`ParameterError` for an unknown key (listing close matches) or a key
-    that Mitsuba cannot differentiate (integer buffers, transforms flagged
-    non-differentiable, ...).
+    that cannot be differentiated (integer buffers, ...). A perspective or
+    orthographic sensor's ``to_world`` and a perspective sensor's ``x_fov``
+    are accepted although Mitsuba flags them non-differentiable: pathgrad
+    differentiates them (interior and boundary terms). Write an attached
+    pose as ``params[key] = mi.Transform4f().translate(t) @ base`` (``t``
+    with gradients) and call ``params.update()``.
     """
     ensure_variant()
     params = mi.traverse(scene)
     if keys is None:
-        keys = [k for k in params.keys() if _is_differentiable(params, k)]
+        # transforms (shape and sensor poses) are selected by name only
+        keys = [k for k in params.keys() if _is_differentiable(params, k)
+                and not hasattr(params[k], "matrix")]
         # reading every value marks some (e.g. transforms) as touched, and a
         # later update() would then look for keys that keep() dropped: select
         # from a fresh traversal instead
@@ -97,14 +109,15 @@ def parameters(scene: mi.Scene, keys: str | Iterable[str] | None = None,
                                  + _close_matches(key, params.keys())
                                  + " List them all with mi.traverse(scene).keys() (differentiable ones: "
                                    "pathgrad.parameters(scene, enable_grad=False).keys()).")
-        if not _is_differentiable(params, key):
+        if not (_is_differentiable(params, key) or checks.is_camera_parameter(params, key)):
             raise ParameterError(
                 f"Scene parameter '{key}' is not differentiable (it is "
                 f"{type(params[key]).__name__}"
                 + (", flagged NonDifferentiable by Mitsuba" if params.flags(key)
                    & mi.ParamFlags.NonDifferentiable else "")
                 + "). Choose a floating-point parameter such as a reflectance, "
-                  "a radiance or 'vertex_positions'.")
+                  "a radiance, 'vertex_positions', a shape's 'to_world' or a "
+                  "perspective or orthographic sensor's 'to_world' / 'x_fov'.")
     params.keep([f"^{_re_escape(k)}$" for k in keys])
     if enable_grad:
         for key in keys:
@@ -251,10 +264,18 @@ def _with_tangents(params, tangents: Mapping, fn):
     try:
         for key, g in tangents.items():
             originals[key] = params[key]
-            leaf = type(originals[key])(dr.detach(originals[key]))
-            dr.enable_grad(leaf)
-            dr.set_grad(leaf, g)
-            params[key] = leaf
+            if hasattr(g, "matrix"):
+                # a transform: the leaf is its matrix (the transform derives
+                # its inverse from it, an edge the traversal below clears)
+                leaf = type(g.matrix)(dr.detach(originals[key].matrix))
+                dr.enable_grad(leaf)
+                dr.set_grad(leaf, g.matrix)
+                params[key] = type(originals[key])(leaf)
+            else:
+                leaf = type(originals[key])(dr.detach(originals[key]))
+                dr.enable_grad(leaf)
+                dr.set_grad(leaf, g)
+                params[key] = leaf
             leaves.append(leaf)
         params.update()
         dr.enqueue(dr.ADMode.Forward, *leaves)

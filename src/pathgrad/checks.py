@@ -103,7 +103,8 @@ def check_params(params: Mapping | None, finite: bool = True) -> None:
             "(acceleration structure, normals, textures) follows them.")
     grads = attached(params)
     if hasattr(params, "flags"):
-        flagged = [k for k in grads if params.flags(k) & mi.ParamFlags.NonDifferentiable]
+        flagged = [k for k in grads if params.flags(k) & mi.ParamFlags.NonDifferentiable
+                   and not is_camera_parameter(params, k)]
         if flagged:
             raise ParameterError(
                 f"Scene parameter(s) {flagged} have gradients enabled but Mitsuba flags them "
@@ -111,6 +112,21 @@ def check_params(params: Mapping | None, finite: bool = True) -> None:
                 "(see docs/limits.md for what pathgrad differentiates).")
     if finite:
         check_finite(grads)
+
+
+#: parameters Mitsuba flags non-differentiable that pathgrad differentiates:
+#: the pose and field of view of perspective and orthographic sensors
+CAMERA_PARAMETERS = {"PerspectiveCamera": ("to_world", "x_fov"),
+                     "OrthographicCamera": ("to_world",)}
+
+
+def is_camera_parameter(params, key: str) -> bool:
+    """``key`` of ``params`` is a sensor pose or field of view that pathgrad
+    differentiates (see :data:`CAMERA_PARAMETERS`)."""
+    node = params.properties[key][2] if key in getattr(params, "properties", {}) else None
+    if not isinstance(node, mi.Sensor):
+        return False
+    return key.rsplit(".", 1)[-1] in CAMERA_PARAMETERS.get(node.class_name(), ())
 
 
 def _pending_keys(params, pending: dict) -> list:

@@ -28,6 +28,7 @@ import drjit as dr
 import mitsuba as mi
 import numpy as np
 
+from . import poses
 from .api import load_scene, parameters, render
 
 __all__ = ["gradcheck", "GradcheckReport"]
@@ -189,10 +190,13 @@ def gradcheck(scene, key: str, direction=None, *,
     scene : mi.Scene, path or dict
     key : str
         Parameter key as in ``mi.traverse(scene)``.
-    direction : None, float, sequence or array
+    direction : None, float, sequence, array or dict
         Perturbation direction v (default: all ones). A 3-vector given for a
         parameter of 3n values is repeated n times: for ``*.vertex_positions``
-        that is a rigid translation.
+        that is a rigid translation. For a transform (``*.to_world``) a pose
+        direction, e.g. ``{'translate': [1, 0, 0]}`` or ``{'rotate': [0, 5,
+        0]}`` (degrees per unit step, about the transform's origin; see
+        :mod:`pathgrad.poses`): the path is θ(s) = ``poses.moved(θ₀, s, v)``.
     eps : float
         Finite-difference step, in the parameter's units. For geometry choose
         one that moves silhouettes by about 0.05-0.1 pixel.
@@ -225,8 +229,17 @@ def gradcheck(scene, key: str, direction=None, *,
     scene = load_scene(scene)
     spp_fd = 4 * spp if spp_fd is None else spp_fd
     params = parameters(scene, key, enable_grad=False)
-    theta0 = type(params[key])(dr.detach(params[key]))
-    v = _direction_like(theta0, direction, key)
+    pose = hasattr(params[key], "matrix")
+    if pose:
+        theta0 = poses.detached(params[key])
+        v = poses.check_direction(direction if direction is not None else {}, key)
+    else:
+        theta0 = type(params[key])(dr.detach(params[key]))
+        v = _direction_like(theta0, direction, key)
+
+    def at(s):
+        """θ(s) on the checked path (s: float or attached Float)."""
+        return poses.moved(theta0, s, v) if pose else theta0 + s * v
     kw = dict(sensor=sensor, max_depth=max_depth, integrator=integrator)
     ad_kw = dict(kw, **render_kwargs)
     timing = {}
@@ -239,10 +252,10 @@ def gradcheck(scene, key: str, direction=None, *,
     tick, close_progress = _progress_hook(progress, n_fd + 2 * seeds)
 
     def fd_image(step, seed, stage="fd"):
-        set_theta(theta0 + step * v)
+        set_theta(at(step))
         hi = _rgb(render(scene, spp=spp_fd, seed=seed, **kw))
         tick(stage)
-        set_theta(theta0 - step * v)
+        set_theta(at(-step))
         lo = _rgb(render(scene, spp=spp_fd, seed=seed, **kw))
         tick(stage)
         return (hi - lo) / (2 * step)
@@ -267,7 +280,7 @@ def gradcheck(scene, key: str, direction=None, *,
         for s in range(seeds):
             t = mi.Float(0.0)
             dr.enable_grad(t)
-            set_theta(theta0 + t * v)
+            set_theta(at(t))
             img = render(scene, params, spp=1, spp_grad=spp, seed=0, seed_grad=s, **ad_kw)
             dr.forward(t)
             fwd_s.append(_rgb(dr.grad(img)))
@@ -292,21 +305,22 @@ def gradcheck(scene, key: str, direction=None, *,
         set_theta(theta0)
         for s in range(seeds):
             # keep our own leaf: some plugins store a processed copy, whose
-            # gradient is not the parameter's
-            leaf = type(theta0)(theta0)
+            # gradient is not the parameter's (a pose: the path's parameter)
+            leaf = mi.Float(0.0) if pose else type(theta0)(theta0)
             dr.enable_grad(leaf)
-            set_theta(leaf)
+            set_theta(at(leaf) if pose else leaf)
             img = render(scene, params, spp=1, spp_grad=spp, seed=0, seed_grad=s, **ad_kw)
             dr.backward(dr.sum(img * W, axis=None))
             g = dr.grad(leaf)
-            rev_s.append(float(dr.sum(dr.ravel(g) * dr.ravel(v), axis=None)[0]))
+            rev_s.append(float(g[0]) if pose else
+                         float(dr.sum(dr.ravel(g) * dr.ravel(v), axis=None)[0]))
             del img, leaf
-            set_theta(type(theta0)(theta0))
+            set_theta(at(0.0))
             tick("reverse")
         rev_s = np.array(rev_s)
         timing["reverse"] = time.perf_counter() - t0
     finally:
-        set_theta(type(theta0)(theta0))
+        set_theta(at(0.0))
         close_progress()
 
     fwd_dot0 = float(np.sum(fwd_s[0] * w))

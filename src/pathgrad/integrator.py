@@ -59,7 +59,7 @@ from . import film as film_ops
 from .boundary import primary, shadow, shadow_delta, terminator
 from .boundary.edges import EdgeArrays
 from .boundary.estimator import BoundaryContext
-from .boundary.motion import Motion
+from .boundary.motion import Motion, camera_moves
 
 NAME = "pathgrad"
 
@@ -129,9 +129,21 @@ class _PathgradMixin:
         return []
 
     # ------------------------------------------------------------- helpers
-    def _trace(self, mode, scene, sampler, ray, δL=None, L_primal=None):
+    def _trace(self, mode, scene, sampler, ray, δL=None, L_primal=None, ray_camera=None):
         return interior.trace(mode, scene, sampler, ray, mi.Bool(True),
-                              self.max_depth, self.rr_depth, δL=δL, L_primal=L_primal)
+                              self.max_depth, self.rr_depth, δL=δL, L_primal=L_primal,
+                              ray_camera=ray_camera)
+
+    @staticmethod
+    def _camera_rays(sensor, sampler):
+        """Camera rays, their weights and splat positions (detached), and the
+        rays attached to the sensor's pose and fov when those carry
+        gradients (else None)."""
+        if not camera_moves(sensor):
+            return (*film_ops.camera_rays(sensor, sampler), None)
+        with dr.resume_grad():
+            ray, weight, pos = film_ops.camera_rays(sensor, sampler)
+        return mi.Ray3f(dr.detach(ray)), dr.detach(weight), pos, ray
 
     @staticmethod
     def _sensor(scene, sensor):
@@ -201,9 +213,9 @@ class _PathgradMixin:
     def _forward_pass(self, scene, sensor, seed, spp, fraction):
         film = sensor.film()
         sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
-        ray, weight, pos = film_ops.camera_rays(sensor, sampler)
+        ray, weight, pos, ray_cam = self._camera_rays(sensor, sampler)
         L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-        δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L)
+        δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L, ray_camera=ray_cam)
         img = film_ops.splat(film, pos, δL * weight, 0.0, coalesce=spp >= 4)
         dr.eval(img)
         bimg = self._boundary_image(scene, sensor, seed, spp, fraction)
@@ -220,10 +232,10 @@ class _PathgradMixin:
     def _backward_pass(self, scene, sensor, grad_in, seed, spp, fraction):
         film = sensor.film()
         sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
-        ray, weight, pos = film_ops.camera_rays(sensor, sampler)
+        ray, weight, pos, ray_cam = self._camera_rays(sensor, sampler)
         δL = film_ops.sample_adjoint(film, pos, weight, grad_in, coalesce=spp >= 4)
         L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-        self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L)
+        self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L, ray_camera=ray_cam)
         dr.eval()
         bimg = self._boundary_image(scene, sensor, seed, spp, fraction)
         if bimg is not None:
@@ -251,7 +263,7 @@ class _PathgradMixin:
         if not estimators:
             return None
         with dr.resume_grad():   # grad_enabled() reads False while suspended
-            motion = Motion(scene)
+            motion = Motion(scene, sensor)
             if not motion.any:
                 return None
             # one edge set (and one camera), shared by the estimators

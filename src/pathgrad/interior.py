@@ -67,8 +67,11 @@ def trace(mode: dr.ADMode, *args, **kwargs):
     ``dr.while_loop(): encountered an exception (see above)``; this re-raises
     it with the original message in the text, so that logs that keep only
     the last line (test summaries, CI) still say what failed."""
+    ray_camera = kwargs.pop("ray_camera", None)
     try:
-        return _trace_paths(mode, *args, **kwargs)
+        if ray_camera is None or mode == dr.ADMode.Primal:
+            return _trace_paths(mode, *args, **kwargs)
+        return _trace_moving_camera(mode, ray_camera, *args, **kwargs)
     except RuntimeError as e:
         root = e
         while root.__cause__ is not None or root.__context__ is not None:
@@ -79,6 +82,34 @@ def trace(mode: dr.ADMode, *args, **kwargs):
             else ""
         raise RuntimeError(f"pathgrad interior term ({mode.name}): {hint}"
                            f"{type(root).__name__}: {root}") from e
+
+
+def _trace_moving_camera(mode: dr.ADMode, ray_camera: mi.Ray3f, *args, **kwargs):
+    """:func:`_trace_paths` with the camera ray attached to the sensor.
+
+    The path loop sees the camera ray as a fresh leaf: its tangent is
+    propagated into it first (forward mode), or its adjoint is propagated out
+    of it afterwards (reverse mode). Tracing from the attached ray directly
+    fails: the loop would have to cross AD edges made before it (Dr.Jit:
+    "lies outside of the current dr.isolate_grad() scope")."""
+    # (Ray3f's fields are copies when read: keep the leaves themselves)
+    o, d = mi.Point3f(dr.detach(ray_camera.o)), mi.Vector3f(dr.detach(ray_camera.d))
+    with dr.resume_grad():
+        dr.enable_grad(o, d)
+        if mode == dr.ADMode.Forward:
+            # (keep every tangent: the boundary terms read the sensor's
+            # derived values again after this)
+            g_o, g_d = dr.forward_to(ray_camera.o, ray_camera.d, flags=dr.ADFlag.AllowNoGrad)
+            dr.set_grad(o, g_o)
+            dr.set_grad(d, g_d)
+        leaf = mi.Ray3f(ray_camera)
+        leaf.o, leaf.d = o, d
+    out = _trace_paths(mode, *args, ray_camera=leaf, **kwargs)
+    if mode == dr.ADMode.Backward:
+        with dr.resume_grad():
+            g_o, g_d = dr.grad(o), dr.grad(d)
+            dr.backward_from(dr.dot(ray_camera.o, g_o) + dr.dot(ray_camera.d, g_d), flags=_FLAGS)
+    return out
 
 
 #: what the "edge ... outside of the current dr.isolate_grad() scope" error
@@ -94,6 +125,15 @@ FOREIGN_GRADIENTS_HINT = (
     "Dr.Jit's message: ")
 
 
+_FLAGS = dr.ADFlag.Default | dr.ADFlag.AllowNoGrad
+
+
+def _camera_ray_at(first: mi.Bool, ray_camera: mi.Ray3f, ray: mi.Ray3f) -> mi.Ray3f:
+    """``ray_camera`` where ``first``, else ``ray``."""
+    return mi.Ray3f(dr.select(first, ray_camera.o, ray.o), dr.select(first, ray_camera.d, ray.d),
+                    ray.maxt, ray.time, ray.wavelengths)
+
+
 @dr.syntax
 def _trace_paths(mode: dr.ADMode,
                  scene: mi.Scene,
@@ -104,7 +144,8 @@ def _trace_paths(mode: dr.ADMode,
                  rr_depth: int,
                  δL: mi.Spectrum | None = None,
                  L_primal: mi.Spectrum | None = None,
-                 pi_first: mi.PreliminaryIntersection3f | None = None):
+                 pi_first: mi.PreliminaryIntersection3f | None = None,
+                 ray_camera: mi.Ray3f | None = None):
     """Trace one path per lane.
 
     ``mode`` is ``dr.ADMode.Primal`` (returns the radiance estimate),
@@ -115,6 +156,12 @@ def _trace_paths(mode: dr.ADMode,
 
     ``pi_first`` optionally gives the first intersection of ``ray`` instead
     of tracing it (the boundary estimators start paths on a chosen face).
+
+    ``ray_camera`` (differential modes): ``ray`` attached to the sensor's
+    pose and field of view, when those carry gradients. The first vertex is
+    then re-evaluated along it, so it slides on its surface as the camera
+    moves (the film position is held fixed: the derivative in primary
+    sample space), and the second vertex's ω_i follows it.
 
     Returns ``(L or δL, valid)``: ``valid`` is true where the camera ray hit
     a surface (for the alpha channel).
@@ -143,19 +190,28 @@ def _trace_paths(mode: dr.ADMode,
     pdf_prev = mi.Float(1)
     delta_prev = mi.Bool(True)
 
-    while dr.hint(active, max_iterations=max_depth,
+    # A symbolic loop does not differentiate Python values its body captures
+    # (measured: the camera ray's tangent never reached the path), so a
+    # moving camera runs the loop evaluated, one kernel per vertex
+    loop_mode = "evaluated" if ray_camera is not None else None
+    while dr.hint(active, max_iterations=max_depth, mode=loop_mode,
                   label=f"pathgrad interior ({mode.name})"):
         active_next = mi.Bool(active)
 
         with dr.resume_grad(when=not primal):
-            si = pi.compute_surface_interaction(ray, ray_flags=mi.RayFlags.All,
+            ray_here, ray_before = ray, ray_prev
+            if dr.hint(not primal and ray_camera is not None, mode='scalar'):
+                # the camera moves: its ray to the first vertex is attached
+                ray_here = _camera_ray_at(depth == 0, ray_camera, ray)
+                ray_before = _camera_ray_at(depth == 1, ray_camera, ray_prev)
+            si = pi.compute_surface_interaction(ray_here, ray_flags=mi.RayFlags.All,
                                                 active=active)
             if dr.hint(not primal, mode='scalar'):
                 # ω_i follows the previous vertex when that one moves; the
                 # current point is held fixed here (its own motion along the
                 # ray is already in `si`).
                 si_prev_att = pi_prev.compute_surface_interaction(
-                    ray_prev, ray_flags=mi.RayFlags.Minimal, active=active & (depth > 0))
+                    ray_before, ray_flags=mi.RayFlags.Minimal, active=active & (depth > 0))
                 p_here = dr.detach(si.p)
                 wi_att = si.to_local(dr.normalize(si_prev_att.p - p_here))
                 si.wi = dr.replace_grad(si.wi, dr.select(depth > 0, wi_att, si.wi))
@@ -245,10 +301,12 @@ def _trace_paths(mode: dr.ADMode,
                 # relative derivative of the local factors it was weighted by.
                 Lr_ind = L * dr.relative_grad(f) * dr.relative_grad(J)
                 Lo = Le + Lr_dir + Lr_ind
+                # (AllowNoGrad: with only the camera moving, a vertex may
+                # contribute nothing that depends on it)
                 if dr.hint(mode == dr.ADMode.Backward, mode='scalar'):
-                    dr.backward_from(δL * Lo)
+                    dr.backward_from(δL * Lo, flags=_FLAGS)
                 else:
-                    δL += dr.forward_to(Lo)
+                    δL += dr.forward_to(Lo, flags=_FLAGS)
 
         depth[si.is_valid()] += 1
         active = active_next

@@ -11,7 +11,8 @@ import mitsuba as mi
 from . import shapes
 from .api import load_scene
 
-__all__ = ["diffuse", "object_scene", "floor_scene", "shadow_scene", "scaled_scene"]
+__all__ = ["diffuse", "object_scene", "floor_scene", "shadow_scene", "scaled_scene",
+           "camera_scene"]
 
 
 def object_scene(shapes: dict, *, res: int = 32, rfilter: str = "box", sample_border=False,
@@ -168,4 +169,54 @@ def scaled_scene(scale: float = 1.0, *, res: int = 16, max_depth: int = 2,
                                              "type": "rgb", "value": 15}})
     if emitting:
         d["sky"] = {"type": "constant", "radiance": {"type": "rgb", "value": 0.5}}
+    return load_scene(d)
+
+
+def camera_scene(sensor: str = "perspective", *, res: int = 24, max_depth: int = 2,
+                 analytic: str | None = None, smooth: bool = True):
+    """A scene for camera gradients: a floor (y = 0), a flat-shaded box
+    (creases) and an icosphere (silhouettes; smooth-shaded unless
+    ``smooth=False``, so it has a shading terminator), lit by a square mesh
+    area light that makes both cast shadows, seen from above at an angle.
+
+    ``sensor``: ``'perspective'`` (key ``sensor.to_world``, ``sensor.x_fov``)
+    or ``'orthographic'`` (its ``to_world`` scales camera space to a 2.4 x
+    2.4 view). ``analytic``: also place one of Mitsuba's analytic shapes
+    (``'sphere'``, ``'disk'`` or ``'rectangle'``, key ``analytic.to_world``)
+    over the floor, casting a shadow too."""
+    import numpy as np
+    T = mi.ScalarTransform4f
+    view = T().look_at(origin=[1.6, 2.6, 2.4], target=[0, 0.3, 0], up=[0, 1, 0])
+    if sensor == "perspective":
+        cam = {"type": "perspective", "fov": 45, "to_world": view}
+    elif sensor == "orthographic":
+        cam = {"type": "orthographic", "to_world": view @ T().scale([1.2, 1.2, 1])}
+    else:
+        raise ValueError(f"sensor must be 'perspective' or 'orthographic', got {sensor!r}")
+    cam["film"] = {"type": "hdrfilm", "width": res, "height": res, "rfilter": {"type": "box"},
+                   "pixel_format": "rgb"}
+    cam["sampler"] = {"type": "independent"}
+    lv = np.array([[-0.3, 2.5, -0.3], [0.3, 2.5, -0.3], [0.3, 2.5, 0.3], [-0.3, 2.5, 0.3]])
+    d = {"type": "scene",
+         "integrator": {"type": "pathgrad", "max_depth": max_depth},
+         "sensor": cam,
+         "floor": shapes.grid(4, 6.0, name="floor", smooth=False, bsdf=diffuse(0.7)),
+         "box": {"type": "cube", "bsdf": diffuse(0.3, 0.5, 0.8),
+                 "to_world": T().translate([-0.45, 0.25, 0.1]).rotate([0, 1, 0], 30).scale(0.25)},
+         "ball": shapes.icosphere(2, 0.3, name="ball", center=(0.35, 0.5, -0.1), smooth=smooth,
+                                  bsdf=diffuse(0.8, 0.4, 0.3)),
+         "light": shapes.mesh_from_arrays(
+             "light", lv, np.array([[0, 1, 2], [0, 2, 3]]), smooth=False,
+             emitter={"type": "area", "radiance": {"type": "rgb", "value": 15}}),
+         "sky": {"type": "constant", "radiance": {"type": "rgb", "value": 0.2}}}
+    if analytic is not None:
+        bsdf = diffuse(0.5, 0.8, 0.4)
+        place = T().translate([0.3, 0.9, 0.45])
+        if analytic == "sphere":
+            d["analytic"] = {"type": "sphere", "to_world": place @ T().scale(0.22), "bsdf": bsdf}
+        elif analytic in ("disk", "rectangle"):
+            tilt = place @ T().rotate([1, 0, 0], -70) @ T().scale(0.25)
+            d["analytic"] = {"type": analytic, "to_world": tilt, "bsdf": bsdf}
+        else:
+            raise ValueError(f"analytic must be 'sphere', 'disk' or 'rectangle', got {analytic!r}")
     return load_scene(d)

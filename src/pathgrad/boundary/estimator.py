@@ -50,7 +50,7 @@ import drjit as dr
 import mitsuba as mi
 
 from .. import interior
-from .camera import PinholeCamera, camera
+from .camera import Camera, camera
 from .edges import EdgeArrays
 from .motion import Motion
 
@@ -69,7 +69,7 @@ class BoundaryContext:
 
     ``edges`` holds the edges of every mesh when some estimator needs static
     edges too (shadows of fixed occluders on moving receivers), else those of
-    the moving meshes only. ``camera`` (the pinhole projection) is looked up
+    the moving meshes only. ``camera`` (the sensor projection) is looked up
     when an estimator first asks for it: estimators that work at camera
     samples alone run with any sensor."""
 
@@ -81,7 +81,7 @@ class BoundaryContext:
         self._camera = None
 
     @property
-    def camera(self) -> PinholeCamera:
+    def camera(self) -> Camera:
         if self._camera is None:
             self._camera = camera(self.sensor)
         return self._camera
@@ -106,14 +106,12 @@ class BoundaryContext:
         if the ray had found it. Shading a face point itself gives the image's
         one-sided limit at a discontinuity however close another one lies in
         the film."""
-        c = self.camera.origin
-        d = x - c
-        dist = dr.norm(d)
+        ray, dist = self.camera.ray_to(x)
         pi = dr.zeros(mi.PreliminaryIntersection3f, dr.width(x))
         pi.t, pi.prim_index, pi.shape = dist, face, shape
         pi.prim_uv = mi.Point2f(bary[1], bary[2])
         pi.valid = active
-        return mi.Ray3f(c, d / dist), pi
+        return ray, pi
 
     def path_radiance(self, ray: mi.Ray3f, pi: mi.PreliminaryIntersection3f, active: mi.Bool,
                       sampler: mi.Sampler) -> tuple[mi.Spectrum, mi.Bool]:

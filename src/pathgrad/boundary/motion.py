@@ -1,15 +1,20 @@
 """What moves in a render, decided once per render for every boundary
-estimator: the meshes whose vertex positions carry gradients and the
-point-like lights whose position does. It also hands out *attached*
-positions (light positions, surface points), the values whose derivative is
-the motion that a boundary term turns into a gradient.
+estimator: the meshes whose vertex positions carry gradients, the
+point-like lights whose position does, and the camera (the sensor's
+``to_world`` or ``x_fov``). It also hands out *attached* positions (light
+positions, surface points), the values whose derivative is the motion that
+a boundary term turns into a gradient.
+
+Motion is relative to the camera: when the camera moves, the image of every
+mesh moves, and so does the surface point seen at a fixed film position; so
+every mesh counts as moving (:attr:`Motion.meshes`) and every shape moves
+under the camera's samples (:meth:`Motion.shape_moves`). The estimators
+then need nothing else: they re-project their samples with the attached
+camera (:mod:`pathgrad.boundary.camera`), and camera rays are attached to
+the pose by Mitsuba's sensors.
 
 Everything here is host-side bookkeeping of which variables carry
 gradients (``dr.grad_enabled``); nothing waits for the device.
-
-Not yet covered (later estimators): the sensor's pose (Mitsuba marks
-``to_world`` of sensors non-differentiable) and analytic shapes' transforms;
-camera rays are therefore detached everywhere.
 """
 
 from __future__ import annotations
@@ -39,24 +44,38 @@ def surface_point(pi: mi.PreliminaryIntersection3f, ray: mi.Ray3f, active=True) 
     return pi.compute_surface_interaction(ray, mi.RayFlags.All, active).p
 
 
+def camera_moves(sensor: mi.Sensor | None) -> bool:
+    """Whether the sensor's pose or field of view carries gradients."""
+    if sensor is None:
+        return False
+    with dr.resume_grad():
+        if dr.grad_enabled(sensor.world_transform().matrix):
+            return True
+        p = mi.traverse(sensor)
+        return "x_fov" in p and dr.is_diff_v(p["x_fov"]) and dr.grad_enabled(p["x_fov"])
+
+
 class Motion:
-    """The moving parts of ``scene`` for this render.
+    """The moving parts of ``scene`` for a render from ``sensor``.
 
-    ``meshes``: meshes whose vertex positions carry gradients;
+    ``meshes``: meshes that move relative to the camera (those whose vertex
+    positions carry gradients; all of them when the camera moves);
     ``lights``: the scene's point-like lights; ``moving_lights``: those whose
-    position carries gradients."""
+    position carries gradients; ``camera``: the sensor's pose or field of
+    view carries gradients."""
 
-    def __init__(self, scene: mi.Scene):
+    def __init__(self, scene: mi.Scene, sensor: mi.Sensor | None = None):
         with dr.resume_grad():   # grad_enabled() reads False while suspended
+            self.camera = camera_moves(sensor)
             self.meshes = [s for s in scene.shapes() if isinstance(s, mi.Mesh)
-                           and dr.grad_enabled(s.vertex_positions_buffer())]
+                           and (self.camera or dr.grad_enabled(s.vertex_positions_buffer()))]
             self.lights = delta_lights(scene)
             self.moving_lights = [e for e in self.lights
                                   if dr.grad_enabled(light_position(e, 1))]
 
     @property
     def any(self) -> bool:
-        return bool(self.meshes or self.moving_lights)
+        return bool(self.meshes or self.moving_lights or self.camera)
 
     def mesh_moves(self, mesh: mi.Mesh) -> bool:
         return any(m is mesh for m in self.meshes)
@@ -65,8 +84,9 @@ class Motion:
         return any(e is emitter for e in self.moving_lights)
 
     def shape_moves(self, shape: mi.ShapePtr) -> mi.Bool:
-        """Per lane: whether the shape ``shape`` (e.g. ``si.shape``) moves."""
-        out = mi.Bool(False)
+        """Per lane: whether the shape ``shape`` (e.g. ``si.shape``) moves
+        relative to the camera (every shape does when the camera moves)."""
+        out = mi.Bool(self.camera)
         for m in self.meshes:
             out |= shape == mi.ShapePtr(m)
         return out

@@ -44,7 +44,6 @@ import mitsuba as mi
 from ..film import splat_film_samples
 from ..sampling import DiscreteDistribution
 from . import silhouette as sil
-from .camera import depth_corrected
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 
 #: offset of the side ray past an edge with no face on that side, in pixels
@@ -84,19 +83,18 @@ class PrimaryVisibility(BoundaryEstimator):
         t = dr.lerp(g(cand.t_lo), g(cand.t_hi), ξ)
         u = dr.lerp(a, b, t)                              # film position
         # perspective-correct parameter on the (near-clipped) 3D segment
-        s_c = depth_corrected(t, za, zb)
+        s_c = camera.segment_parameter(t, za, zb)
         s = dr.lerp(g(cand.s_lo), g(cand.s_hi), s_c)
         d2 = dr.normalize(b - a)
         normal = mi.Vector2f(-d2.y, d2.x)
 
         # is the edge point the first surface on its camera ray?
-        c = camera.origin
         x = edges.point(idx, s)
-        dist = dr.norm(x - c)
+        ray_v, dist = camera.ray_to(x)
         shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
         f0, f1 = g(edges.f0), g(edges.f1)
         valid = pdf_len > 0          # false for every sample when no edge is in view
-        pi_v = ctx.scene.ray_intersect_preliminary(mi.Ray3f(c, (x - c) / dist), coherent=True,
+        pi_v = ctx.scene.ray_intersect_preliminary(ray_v, coherent=True,
                                                    active=valid)
         visible = valid & sil.unoccluded(pi_v, pi_v.t, dist, sil.own_face(pi_v, shape, f0, f1))
         return Samples(idx=idx, s=s, u=u, normal=normal, x=x, dist=dist, shape=shape,
@@ -125,9 +123,9 @@ def _projected_candidates(ctx: BoundaryContext) -> Samples:
     projections clipped to the near plane and the sampled film region, and
     a distribution proportional to clipped length times importance."""
     edges, camera = ctx.edges, ctx.camera
-    c = camera.origin
     p0, p1 = dr.detach(edges.p0), dr.detach(edges.p1)
-    s0, s1 = sil.side_signs(edges.n0, edges.n1, p0, c)
+    to_viewer = camera.to_viewer(p0)
+    s0, s1 = dr.dot(edges.n0, to_viewer), dr.dot(edges.n1, to_viewer)
     cos = sil.cos_bend(edges.n0, edges.n1)
     fold = sil.is_fold(edges.open, s0, s1)
     crease = sil.is_visible_crease(edges.crease, edges.closed, cos, s0, s1)
@@ -170,11 +168,12 @@ def _side_radiance(ctx: BoundaryContext, smp: Samples, sign: float, sampler):
     ``u + sign·ε·n`` is traced from just past the edge."""
     edges, camera = ctx.edges, ctx.camera
     g = lambda arr: dr.gather(type(arr), arr, smp.idx)  # noqa: E731
-    c, u, normal = camera.origin, smp.u, smp.normal
+    u, normal = smp.u, smp.normal
     q0, q1 = edges.endpoints(smp.idx)
     o = [g(edges.o0), g(edges.o1)]
     side = [dr.dot(camera.project(ok)[0] - u, normal) for ok in o]
-    facing = [dr.dot(g(edges.n0), c - smp.x) > 0, dr.dot(g(edges.n1), c - smp.x) > 0]
+    to_viewer = camera.to_viewer(smp.x)
+    facing = [dr.dot(g(edges.n0), to_viewer) > 0, dr.dot(g(edges.n1), to_viewer) > 0]
     use1, has_face = sil.side_face(side[0], side[1], sign, g(edges.open), facing[0], facing[1])
 
     # the edge point, moved into the face on this side; where no face is

@@ -98,7 +98,9 @@ class AreaShadow(BoundaryEstimator):
         edges, scene, cand = ctx.edges, ctx.scene, task.cand
         planar, other = task.planar, task.other
         sampler, spp = prepare_sampler(ctx.sensor, ctx.stream_seed(self.name), spp)
-        ray, cam_w, pos = camera_rays(ctx.sensor, sampler)
+        with dr.resume_grad(when=ctx.motion.camera):   # kept attached for the splat
+            ray_att, cam_w, pos = camera_rays(ctx.sensor, sampler)
+        ray, cam_w = mi.Ray3f(dr.detach(ray_att)), dr.detach(cam_w)
         pi_x = scene.ray_intersect_preliminary(ray, coherent=True)
         si = pi_x.compute_surface_interaction(ray, mi.RayFlags.All)
         active = si.is_valid()
@@ -140,7 +142,7 @@ class AreaShadow(BoundaryEstimator):
         d_hit = dr.norm(ray_v(pi_v.t) - x)
         visible = sil.unoccluded(pi_v, d_hit, r, sil.own_face(pi_v, shape, f0, f1))
         active &= sil.is_fold(is_open, s0, s1) & visible & (J > 0) & dr.isfinite(J)
-        return Samples(ray=ray, cam_w=cam_w, pos=pos, pi_x=pi_x, si=si, idx=idx, pmf=pmf,
+        return Samples(ray=ray, ray_att=ray_att, cam_w=cam_w, pos=pos, pi_x=pi_x, si=si, idx=idx, pmf=pmf,
                        pdf_s=pdf_s, s=s, p=p, r=r, ω=ω, J=J, n_ω=n_ω, s0=s0, s1=s1,
                        is_open=is_open, shape=shape, f0=f0, f1=f1, active=active)
 
@@ -165,7 +167,7 @@ class AreaShadow(BoundaryEstimator):
         # with ω_side the direction to that (fixed) point, or a fixed direction
         # for an environment. With a static shading point this is n · ∂ω_edge.
         p_att = ctx.edges.point(smp.idx, smp.s)
-        x_att = surface_point(smp.pi_x, smp.ray)        # moves along the camera ray
+        x_att = surface_point(smp.pi_x, smp.ray_att)    # moves along the camera ray
         ω_e = dr.normalize(p_att - x_att)
 
         def velocity(y, finite):

@@ -102,12 +102,9 @@ class DeltaShadow(BoundaryEstimator):
         x_s, n_r = si_s.p, si_s.n
 
         # seen by the camera?
-        c = camera.origin
         u, z = camera.project(x_s)
-        to_x = x_s - c
-        dist_x = dr.norm(to_x)
-        pi_c = scene.ray_intersect_preliminary(mi.Ray3f(c, to_x / dist_x), coherent=False,
-                                               active=active)
+        ray_c, dist_x = camera.ray_to(x_s)
+        pi_c = scene.ray_intersect_preliminary(ray_c, coherent=False, active=active)
         seen = sil.unoccluded(pi_c, pi_c.t, dist_x, sil.own_face(pi_c, pi_s.shape, pi_s.prim_index))
         active &= camera.region.contains(u) & (z > camera.near) & seen
 

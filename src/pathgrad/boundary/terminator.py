@@ -71,7 +71,6 @@ import mitsuba as mi
 from ..film import splat_film_samples
 from ..sampling import DiscreteDistribution
 from . import silhouette as sil
-from .camera import depth_corrected
 from .edges import concat_lanes
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 
@@ -117,10 +116,10 @@ class ViewTerminator(BoundaryEstimator):
         h_lo = dr.minimum(dr.minimum(h[0], h[1]), h[2])
         h_hi = dr.maximum(dr.maximum(h[0], h[1]), h[2])
         width = h_hi - h_lo
-        b_a, b_b, has_chord = _chord(h, [z for _, z in proj], dr.lerp(h_lo, h_hi, ξ.y))
+        b_a, b_b, has_chord = _chord(h, [z for _, z in proj], dr.lerp(h_lo, h_hi, ξ.y), camera)
 
         # F along the chord b(σ) = b_a + σ (b_b − b_a): A σ² + B σ + C
-        M = _form(p, nv, camera.origin)
+        M = _form(p, nv, camera)
         db = [b_b[i] - b_a[i] for i in range(3)]
         A = _quad(M, db, db)
         B = _quad(M, b_a, db) + _quad(M, db, b_a)
@@ -137,11 +136,9 @@ class ViewTerminator(BoundaryEstimator):
             & (depth > camera.near) & camera.region.contains(u)
 
         # is the point the first surface on its camera ray?
-        c = camera.origin
-        dist = dr.norm(x - c)
+        ray_v, dist = camera.ray_to(x)
         shape, f = dr.gather(mi.ShapePtr, cand.shape, k), dr.gather(mi.UInt32, cand.face, k)
-        pi_v = ctx.scene.ray_intersect_preliminary(mi.Ray3f(c, (x - c) / dist), coherent=True,
-                                                   active=valid)
+        pi_v = ctx.scene.ray_intersect_preliminary(ray_v, coherent=True, active=valid)
         visible = valid & sil.unoccluded(pi_v, pi_v.t, dist, sil.own_face(pi_v, shape, f))
         # the two sides, a relative FACE_OFFSET of the face's size away on the face
         step = FACE_OFFSET * dr.sqrt(dr.norm(dr.cross(p[1] - p[0], p[2] - p[0]))) \
@@ -165,7 +162,7 @@ class ViewTerminator(BoundaryEstimator):
         meets the moving face."""
         p, nv = _attached_corners(smp.cand, smp.k)
         ray, _ = ctx.camera.rays(smp.u)
-        F = _value_on_ray(p, nv, ray, ctx.camera.origin)
+        F = _value_on_ray(p, nv, ray, ctx.camera)
         V_n = -(F - dr.detach(F)) / smp.g_len            # value 0, derivative V_n
         scale = dr.select(smp.visible, V_n * smp.inv_pdf, 0.0)
         return splat_film_samples(ctx.film, ctx.camera.region, smp.u, smp.ΔL * scale, 0.0,
@@ -202,9 +199,9 @@ def _candidate_faces(ctx: BoundaryContext, meshes: list) -> Samples:
         hi = dr.maximum(dr.maximum(a[0], a[1]), a[2])
         overlap = dr.all((hi >= camera.region.lo) & (lo <= camera.region.hi))
         perimeter = dr.norm(a[1] - a[0]) + dr.norm(a[2] - a[1]) + dr.norm(a[0] - a[2])
-        facing = dr.dot(dr.cross(p[1] - p[0], p[2] - p[0]), camera.origin - p[0]) > 0
+        facing = dr.dot(dr.cross(p[1] - p[0], p[2] - p[0]), camera.to_viewer(p[0])) > 0
         share = dr.select(facing, 1.0, BACK_FACE_SHARE)
-        ok = _changes_sign(_form(p, nv, camera.origin)) & in_front & overlap \
+        ok = _changes_sign(_form(p, nv, camera)) & in_front & overlap \
             & dr.isfinite(perimeter)
         cols["p"].append(p)
         cols["n"].append(nv)
@@ -238,9 +235,11 @@ def _attached_corners(cand: Samples, k: mi.UInt32):
 # the quadratic form F(b) = bᵀ M b
 # ---------------------------------------------------------------------------
 
-def _form(p, nv, c) -> list:
-    """M[i][j] = n_i · (c − p_j): F(b) = Σ_ij b_i b_j M_ij on the face."""
-    return [[dr.dot(nv[i], c - p[j]) for j in range(3)] for i in range(3)]
+def _form(p, nv, camera) -> list:
+    """M[i][j] = n_i · (c − w p_j) (see :meth:`Camera.to_viewer`):
+    F(b) = Σ_ij b_i b_j M_ij on the face."""
+    v = [camera.to_viewer(q) for q in p]
+    return [[dr.dot(nv[i], v[j]) for j in range(3)] for i in range(3)]
 
 
 def _quad(M, x, y):
@@ -278,7 +277,7 @@ def _changes_sign(M) -> mi.Bool:
     return (lo < 0) & (hi > 0)
 
 
-def _chord(h, z, line):
+def _chord(h, z, line, camera):
     """Where the film line ``u·m = line`` crosses the projected face (corner
     offsets ``h``, depths ``z``): barycentrics of the two crossings on the
     face's edges (perspective-correct), and whether there are two."""
@@ -286,7 +285,7 @@ def _chord(h, z, line):
     for i, j in ((0, 1), (1, 2), (2, 0)):
         t = (line - h[i]) / (h[j] - h[i])          # film parameter on edge i → j
         hit = (t >= 0) & (t < 1)
-        s = depth_corrected(t, z[i], z[j])          # 3D parameter
+        s = camera.segment_parameter(t, z[i], z[j])   # 3D parameter
         b = [mi.Float(0.0)] * 3
         b[i], b[j] = 1 - s, s
         ends.append(b)
@@ -317,22 +316,23 @@ def _film_gradient(camera, p, nv, bary, x, depth) -> mi.Vector2f:
     """∇_u F at the face point ``x`` (barycentrics ``bary``, camera depth
     ``depth``), F restricted to the face plane and seen through the film
     (scene units per pixel); and the in-plane gradient ∇_x F (unitless)."""
-    c = camera.origin
     k = _inv_size(p)
     nf = dr.cross((p[1] - p[0]) * k, (p[2] - p[0]) * k)     # unitless
     nn = dr.squared_norm(nf)
     opposite = ((p[2] - p[1]) * k, (p[0] - p[2]) * k, (p[1] - p[0]) * k)
     N = bary[0] * nv[0] + bary[1] * nv[1] + bary[2] * nv[2]
-    # in-plane gradient of F(x) = N(x)·(c − x); ∇b_i = k (nf × opposite_i) / |nf|²
-    G = -N
+    # in-plane gradient of F(x) = N(x)·(c − w x); ∇b_i = k (nf × opposite_i) / |nf|²
+    to_viewer = camera.to_viewer(x)
+    G = -camera.w * N
     for i in range(3):
-        G += dr.cross(nf, opposite[i]) * (k / nn) * dr.dot(nv[i], c - x)
+        G += dr.cross(nf, opposite[i]) * (k / nn) * dr.dot(nv[i], to_viewer)
     g = G - dr.dot(G, nf) / nn * nf
-    # x = c + depth·d(u) on the plane: dF/du_k = depth · w·∂d/∂u_k
-    d = x - c
+    # x(u) on the camera ray through u, kept on the plane: dF/du_k = g·∂x/∂u_k,
+    # ∂x/∂u_k the move at fixed depth projected along the ray onto the plane
+    d = -to_viewer
     w = g - dr.dot(g, d) / dr.dot(nf, d) * nf
-    du, dv = camera.direction_derivatives()
-    return depth * mi.Vector2f(dr.dot(w, du), dr.dot(w, dv)), g
+    du, dv = camera.point_derivatives(depth)
+    return mi.Vector2f(dr.dot(w, du), dr.dot(w, dv)), g
 
 
 def _inv_size(p) -> mi.Float:
@@ -374,7 +374,7 @@ def _on_face(p, x) -> tuple[list, mi.Point3f]:
     return b, b[0] * p[0] + b[1] * p[1] + b[2] * p[2]
 
 
-def _value_on_ray(p, nv, ray: mi.Ray3f, c) -> mi.Float:
+def _value_on_ray(p, nv, ray: mi.Ray3f, camera) -> mi.Float:
     """F at the point where ``ray`` meets the plane of the face (corners
     ``p``, vertex normals ``nv``), attached if they are."""
     k = _inv_size(p)
@@ -382,4 +382,4 @@ def _value_on_ray(p, nv, ray: mi.Ray3f, c) -> mi.Float:
     x = ray(dr.dot(nf, p[0] - ray.o) / dr.dot(nf, ray.d))
     b = _plane_barycentrics(p, x)
     N = b[0] * nv[0] + b[1] * nv[1] + b[2] * nv[2]
-    return dr.dot(N, c - x)
+    return dr.dot(N, camera.to_viewer(x))
