@@ -56,7 +56,7 @@ import mitsuba as mi
 
 from . import checks, interior, passes
 from . import film as film_ops
-from .boundary import primary, shadow, shadow_delta, terminator
+from .boundary import analytic, analytic_shadow, primary, shadow, shadow_delta, terminator
 from .boundary.edges import EdgeArrays
 from .boundary.estimator import BoundaryContext
 from .boundary.motion import Motion, camera_moves
@@ -66,7 +66,8 @@ NAME = "pathgrad"
 #: the boundary estimators, in the order their terms are summed; a new one
 #: is a module with a :class:`~pathgrad.boundary.estimator.BoundaryEstimator`
 #: and an entry here
-BOUNDARY_ESTIMATORS = (primary.PrimaryVisibility(), shadow.AreaShadow(),
+BOUNDARY_ESTIMATORS = (primary.PrimaryVisibility(), analytic.AnalyticOutlines(),
+                       shadow.AreaShadow(), analytic_shadow.AnalyticShadow(),
                        shadow_delta.DeltaShadow(), terminator.ViewTerminator())
 
 #: peak bytes per camera-sample lane of the interior term, by mode, and per

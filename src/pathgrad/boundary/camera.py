@@ -111,6 +111,16 @@ class Camera:
         k = self.focal * dr.rcp(q.z) if self.w else self.focal
         return mi.Point2f(self.principal.x - k * q.x, self.principal.y - k * q.y), q.z
 
+    def film_velocity(self, x: mi.Point3f, t: mi.Vector3f) -> mi.Vector2f:
+        """Derivative of the film position of ``x`` along the world vector
+        ``t`` (pixels per unit of ``t``): the projection's Jacobian times ``t``."""
+        q, dq = self.to_camera @ x, self.to_camera @ t
+        if self.w:
+            inv_z = dr.rcp(q.z)
+            return -self.focal * mi.Vector2f(dq.x - q.x * dq.z * inv_z,
+                                             dq.y - q.y * dq.z * inv_z) * inv_z
+        return -self.focal * mi.Vector2f(dq.x, dq.y)
+
     def to_viewer(self, p: mi.Point3f) -> mi.Vector3f:
         """From ``p`` towards the camera, ``c - w p``: ``c - p`` for a
         pinhole, ``-forward`` (unit) for an orthographic camera. Only its

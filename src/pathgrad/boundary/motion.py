@@ -44,6 +44,25 @@ def surface_point(pi: mi.PreliminaryIntersection3f, ray: mi.Ray3f, active=True) 
     return pi.compute_surface_interaction(ray, mi.RayFlags.All, active).p
 
 
+#: Mitsuba's analytic shapes whose outlines the boundary term samples
+#: (3.9.1's ``rectangle`` and ``cube`` are meshes: their vertex positions
+#: follow ``to_world``, and the mesh estimators see them move)
+ANALYTIC_KINDS = {"Sphere": "sphere", "Disk": "disk"}
+
+
+def analytic_kind(shape: mi.Shape) -> str | None:
+    """'sphere', 'disk', or None for other shapes (meshes, ...)."""
+    if isinstance(shape, mi.Mesh):
+        return None
+    return ANALYTIC_KINDS.get(shape.class_name())
+
+
+def shape_transform(shape: mi.Shape):
+    """The ``to_world`` of an analytic shape as last written by
+    ``params.update()`` (attached if it was written attached)."""
+    return mi.traverse(shape)["to_world"]
+
+
 def camera_moves(sensor: mi.Sensor | None) -> bool:
     """Whether the sensor's pose or field of view carries gradients."""
     if sensor is None:
@@ -60,6 +79,8 @@ class Motion:
 
     ``meshes``: meshes that move relative to the camera (those whose vertex
     positions carry gradients; all of them when the camera moves);
+    ``analytic``: Mitsuba's analytic shapes (sphere, disk) whose
+    ``to_world`` carries gradients (all of them when the camera moves);
     ``lights``: the scene's point-like lights; ``moving_lights``: those whose
     position carries gradients; ``camera``: the sensor's pose or field of
     view carries gradients."""
@@ -69,13 +90,15 @@ class Motion:
             self.camera = camera_moves(sensor)
             self.meshes = [s for s in scene.shapes() if isinstance(s, mi.Mesh)
                            and (self.camera or dr.grad_enabled(s.vertex_positions_buffer()))]
+            self.analytic = [s for s in scene.shapes() if analytic_kind(s) and (
+                self.camera or dr.grad_enabled(shape_transform(s).matrix))]
             self.lights = delta_lights(scene)
             self.moving_lights = [e for e in self.lights
                                   if dr.grad_enabled(light_position(e, 1))]
 
     @property
     def any(self) -> bool:
-        return bool(self.meshes or self.moving_lights or self.camera)
+        return bool(self.meshes or self.analytic or self.moving_lights or self.camera)
 
     def mesh_moves(self, mesh: mi.Mesh) -> bool:
         return any(m is mesh for m in self.meshes)
@@ -87,6 +110,6 @@ class Motion:
         """Per lane: whether the shape ``shape`` (e.g. ``si.shape``) moves
         relative to the camera (every shape does when the camera moves)."""
         out = mi.Bool(self.camera)
-        for m in self.meshes:
+        for m in self.meshes + self.analytic:
             out |= shape == mi.ShapePtr(m)
         return out

@@ -59,11 +59,6 @@ from .motion import surface_point
 
 #: angular offset of the side rays from the edge direction (radians)
 SIDE_OFFSET_RAD = 1e-4
-#: offset of visibility rays off their surface, relative to the size of the
-#: coordinates and the distance to the target (Mitsuba's RayEpsilon, 1500 x
-#: 2^-24 = 8.9e-5; its spawn_ray adds that much as an absolute floor, in
-#: scene units)
-RAY_EPS = 1500 * 2.0 ** -24
 
 
 class AreaShadow(BoundaryEstimator):
@@ -137,7 +132,7 @@ class AreaShadow(BoundaryEstimator):
         # is the edge point visible from x?
         shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
         f0, f1 = g(edges.f0), g(edges.f1)
-        ray_v = _visibility_ray(si, ω, r)
+        ray_v = sil.visibility_ray(si, ω, r)
         pi_v = scene.ray_intersect_preliminary(ray_v, coherent=False, active=active)
         d_hit = dr.norm(ray_v(pi_v.t) - x)
         visible = sil.unoccluded(pi_v, d_hit, r, sil.own_face(pi_v, shape, f0, f1))
@@ -479,18 +474,6 @@ def _reservoir(c, x, x_moves, x_face, planar, other, ξ, active, distr, rng, cou
     else:
         prob = dr.select(total > 0, w / total, 0.0)
     return chosen, prob
-
-
-def _visibility_ray(si: mi.SurfaceInteraction3f, ω: mi.Vector3f, r: mi.Float) -> mi.Ray3f:
-    """The ray from the surface point ``si`` in direction ``ω`` towards a
-    point at distance ``r``, its origin lifted off the surface along the
-    geometric normal (to ω's side) by ``RAY_EPS (max|p| + r)``: scale-free.
-    ``si.spawn_ray`` lifts by ``RAY_EPS (1 + max|p|)``, whose absolute part
-    (8.9e-5 scene units) is 9% of a scene 1e-3 across and 89 times one 1e-6
-    across: visibility would be tested along a ray far from the point."""
-    p, n = si.p, si.n
-    mag = RAY_EPS * (dr.maximum(dr.maximum(dr.abs(p.x), dr.abs(p.y)), dr.abs(p.z)) + r)
-    return mi.Ray3f(dr.fma(dr.mulsign(mag, dr.dot(n, ω)), n, p), ω)
 
 
 def _emitted(ctx: BoundaryContext, smp: Samples, sign: float):

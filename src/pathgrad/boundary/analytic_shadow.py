@@ -1,0 +1,148 @@
+r"""Boundary term of direct illumination at the first shading point from the
+outlines of Mitsuba's analytic shapes (``sphere``, ``disk``): the soft
+shadows they cast, and their own outlines when they are area lights.
+
+The integral is the one of :mod:`pathgrad.boundary.shadow`, over the
+outlines seen from the shading point :math:`x` instead of mesh edges,
+
+.. math::
+    \partial L_r(x) \mathrel{+}= \int_{\text{outlines}} f(x, \omega)
+        \big(L_e^-(\omega) - L_e^+(\omega)\big)\, V_n\, d\ell ,
+
+(Li et al., *Differentiable Monte Carlo Ray Tracing through Edge Sampling*,
+SIGGRAPH Asia 2018, secondary edges, restricted to direct light). An outline
+point :math:`p(\varphi)` (:func:`pathgrad.boundary.outlines.outline`, the
+sphere's contour computed from :math:`x`) is seen in direction
+:math:`\omega = (p - x)/r`; the outline's image on the sphere of directions
+has arc length :math:`d\ell = \|(I - \omega\omega^T)\, dp/d\varphi\| / r\;
+d\varphi` and normal :math:`n_\omega = \omega \times t_\omega`; :math:`V_n =
+n_\omega \cdot \partial(\omega_p - \omega_{side})` relative to the point seen
+on each side, as in the mesh estimator (the interior term holds the next
+vertex fixed in space).
+
+Estimator, one sample per camera sample: the first vertex :math:`x` of the
+camera path; a shape uniform among the scene's analytic shapes; φ uniform
+(density 1). The sample counts where the shape or :math:`x` moves (relative
+to each other or to the camera), :math:`p` is visible from :math:`x`, and
+the radiance seen on the two sides differs. Whole outlines are sampled, not
+only the parts in front of lights: unbiased, noisier than the mesh
+estimator's clipping to planar lights.
+"""
+
+from __future__ import annotations
+
+import drjit as dr
+import mitsuba as mi
+
+from ..film import camera_rays, prepare_sampler, splat_camera_samples
+from . import silhouette as sil
+from .estimator import BoundaryContext, BoundaryEstimator, Samples
+from .motion import analytic_kind, shape_transform, surface_point
+from .outlines import Viewpoint, outline, per_shape
+
+#: angular offset of the side rays from the outline direction (radians)
+SIDE_OFFSET_RAD = 1e-4
+
+
+class AnalyticShadow(BoundaryEstimator):
+    """Soft shadows and light outlines of analytic shapes, at the first
+    vertex of camera paths."""
+
+    name = "analytic_shadow"
+    switch = "shadow"
+
+    def sample_count(self, ctx: BoundaryContext, spp: float) -> int:
+        """One boundary sample per camera sample: whole samples per pixel."""
+        return max(int(round(spp)), 1)
+
+    def prepare(self, ctx: BoundaryContext) -> list:
+        """The scene's analytic shapes (one task; none without any, or when
+        nothing moves relative to them, or at max_depth 1)."""
+        shapes = [s for s in ctx.scene.shapes() if analytic_kind(s)]
+        if not shapes or ctx.max_depth < 2:
+            return []
+        if not (ctx.motion.analytic or ctx.motion.meshes or ctx.motion.camera):
+            return []
+        return [Samples(shapes=shapes, kinds=[analytic_kind(s) for s in shapes],
+                        ptrs=mi.ShapePtr(shapes))]
+
+    def sample(self, ctx: BoundaryContext, task: Samples, spp: int) -> Samples:
+        """Per camera sample: its first vertex x, a point on the outline of
+        one shape seen from x, and the point's visibility."""
+        scene = ctx.scene
+        sampler, spp = prepare_sampler(ctx.sensor, ctx.stream_seed(self.name), spp)
+        with dr.resume_grad(when=ctx.motion.camera):   # kept attached for the splat
+            ray_att, cam_w, pos = camera_rays(ctx.sensor, sampler)
+        ray, cam_w = mi.Ray3f(dr.detach(ray_att)), dr.detach(cam_w)
+        pi_x = scene.ray_intersect_preliminary(ray, coherent=True)
+        si = pi_x.compute_surface_interaction(ray, mi.RayFlags.All)
+        x = si.p
+
+        n_shapes = len(task.shapes)
+        which = dr.minimum(mi.UInt32(sampler.next_1d() * n_shapes), n_shapes - 1)
+        φ = sampler.next_1d()
+        transforms = [type(T)(dr.detach(T.matrix)) for T in map(shape_transform, task.shapes)]
+        p, t = per_shape(task.kinds, transforms, which,
+                          lambda kind, T: outline(kind, T, Viewpoint(x), φ))
+        shape = dr.gather(mi.ShapePtr, task.ptrs, which)
+        moves = ctx.motion.shape_moves(shape) | ctx.motion.shape_moves(si.shape)
+        to_p = p - x
+        r = dr.norm(to_p)
+        ω = to_p / r
+        t_perp = t - ω * dr.dot(ω, t)
+        J = dr.norm(t_perp) / r                       # dℓ_ω / dφ
+        n_ω = dr.cross(ω, t_perp / dr.norm(t_perp))
+        centre = per_shape(task.kinds, transforms, which, lambda kind, T: T @ mi.Point3f(0, 0, 0))
+        inner = dr.sign(dr.dot(dr.normalize(centre - x), n_ω))   # the side the shape covers
+
+        ray_v = sil.visibility_ray(si, ω, r)
+        active = si.is_valid() & moves & (J > 0) & dr.isfinite(J)
+        pi_v = scene.ray_intersect_preliminary(ray_v, coherent=False, active=active)
+        d_hit = dr.norm(ray_v(pi_v.t) - x)
+        active &= sil.unoccluded(pi_v, d_hit, r, pi_v.shape == shape)
+        return Samples(ray=ray, ray_att=ray_att, cam_w=cam_w, pos=pos, pi_x=pi_x, si=si,
+                       which=which, φ=φ, r=r, ω=ω, J=J, n_ω=n_ω, inner=inner,
+                       pdf=mi.Float(1.0 / n_shapes), active=active, task=task)
+
+    def radiance_difference(self, ctx: BoundaryContext, smp: Samples) -> None:
+        """Emitted radiance seen on each side of the outline point, the
+        points seen there, and the sample weight f · camera weight · dℓ/dφ
+        / density."""
+        smp.Le_m, smp.y_m, smp.fin_m = _emitted(ctx, smp, -1.0)
+        smp.Le_p, smp.y_p, smp.fin_p = _emitted(ctx, smp, +1.0)
+        bsdf = smp.si.bsdf(smp.ray)
+        f = bsdf.eval(mi.BSDFContext(), smp.si, smp.si.to_local(smp.ω), smp.active)
+        smp.weight = smp.cam_w * f * smp.J / smp.pdf
+        smp.active &= dr.any((smp.Le_m != smp.Le_p) & (smp.weight != 0))
+
+    def splat(self, ctx: BoundaryContext, smp: Samples) -> mi.TensorXf:
+        """Motion of the direction to the outline point (shape and shading
+        point attached) relative to the point seen on each side."""
+        task = smp.task
+        x_att = surface_point(smp.pi_x, smp.ray_att)    # moves along the camera ray
+        attached = [shape_transform(s) for s in task.shapes]
+        p_att, _ = per_shape(task.kinds, attached, smp.which,
+                              lambda kind, T: outline(kind, T, Viewpoint(x_att), smp.φ))
+        ω_e = dr.normalize(p_att - x_att)
+
+        def velocity(y, finite):
+            ω_side = dr.select(finite, dr.normalize(y - x_att), smp.ω)
+            return dr.dot(smp.n_ω, ω_e - ω_side)
+
+        contrib = dr.select(smp.active, smp.weight * (smp.Le_m * velocity(smp.y_m, smp.fin_m) -
+                                                      smp.Le_p * velocity(smp.y_p, smp.fin_p)), 0.0)
+        return splat_camera_samples(ctx.film, smp.pos, contrib)
+
+
+def _emitted(ctx: BoundaryContext, smp: Samples, sign: float):
+    """Emitted radiance seen from x just on the ``sign`` side of the outline
+    point, the surface point seen there and whether it is finite (not the
+    environment). On the side away from the shape the ray starts just past
+    the outline point (it grazes the shape there)."""
+    scene, x, r = ctx.scene, smp.si.p, smp.r
+    d = dr.normalize(smp.ω + sign * SIDE_OFFSET_RAD * smp.n_ω)
+    outer = smp.inner * sign < 0
+    o = dr.select(outer, x + d * (r * (1 + 1e-3)), sil.visibility_ray(smp.si, d, r).o)
+    si = scene.ray_intersect(mi.Ray3f(o, d), smp.active)
+    Le = si.emitter(scene, smp.active).eval(si, smp.active)
+    return dr.select(smp.active, Le, 0.0), si.p, si.is_valid()
