@@ -215,8 +215,9 @@ class _PathgradMixin:
         film = sensor.film()
         sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
         ray, weight, pos, ray_cam = self._camera_rays(sensor, sampler)
+        cam = interior.CameraRay(ray_cam, dr.ADMode.Forward) if ray_cam is not None else None
         L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-        δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L, ray_camera=ray_cam)
+        δL, _ = self._trace(dr.ADMode.Forward, scene, sampler, ray, L_primal=L, ray_camera=cam)
         img = film_ops.splat(film, pos, δL * weight, 0.0, coalesce=spp >= 4)
         dr.eval(img)
         bimg = self._boundary_image(scene, sensor, seed, spp, fraction)
@@ -234,14 +235,21 @@ class _PathgradMixin:
         film = sensor.film()
         sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
         ray, weight, pos, ray_cam = self._camera_rays(sensor, sampler)
+        cam = interior.CameraRay(ray_cam, dr.ADMode.Backward) if ray_cam is not None else None
         δL = film_ops.sample_adjoint(film, pos, weight, grad_in, coalesce=spp >= 4)
         L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-        self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L, ray_camera=ray_cam)
+        self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L, ray_camera=cam)
         dr.eval()
         bimg = self._boundary_image(scene, sensor, seed, spp, fraction)
-        if bimg is not None:
-            with dr.resume_grad():
-                dr.backward_from(bimg * grad_in, flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
+        with dr.resume_grad():
+            # one traversal for the camera's adjoint from the interior term
+            # and the boundary terms (see interior.CameraRay)
+            out = [dr.sum(bimg * grad_in, axis=None)] if bimg is not None else []
+            out += [cam.adjoint()] if cam is not None else []
+            if out:
+                dr.backward_from(out[0] if len(out) == 1 else out[0] + out[1],
+                                 flags=dr.ADFlag.Default | dr.ADFlag.AllowNoGrad)
+        if out:
             dr.eval()
 
     # ------------------------------------------------------------- boundary

@@ -67,11 +67,8 @@ def trace(mode: dr.ADMode, *args, **kwargs):
     ``dr.while_loop(): encountered an exception (see above)``; this re-raises
     it with the original message in the text, so that logs that keep only
     the last line (test summaries, CI) still say what failed."""
-    ray_camera = kwargs.pop("ray_camera", None)
     try:
-        if ray_camera is None or mode == dr.ADMode.Primal:
-            return _trace_paths(mode, *args, **kwargs)
-        return _trace_moving_camera(mode, ray_camera, *args, **kwargs)
+        return _trace_paths(mode, *args, **kwargs)
     except RuntimeError as e:
         root = e
         while root.__cause__ is not None or root.__context__ is not None:
@@ -84,32 +81,45 @@ def trace(mode: dr.ADMode, *args, **kwargs):
                            f"{type(root).__name__}: {root}") from e
 
 
-def _trace_moving_camera(mode: dr.ADMode, ray_camera: mi.Ray3f, *args, **kwargs):
-    """:func:`_trace_paths` with the camera ray attached to the sensor.
+class CameraRay:
+    """Camera rays attached to the sensor's pose and field of view, as the
+    path loop sees them: fresh leaves (``ray``), so that the loop never
+    crosses AD edges made before it (Dr.Jit: "lies outside of the current
+    dr.isolate_grad() scope").
 
-    The path loop sees the camera ray as a fresh leaf: its tangent is
-    propagated into it first (forward mode), or its adjoint is propagated out
-    of it afterwards (reverse mode). Tracing from the attached ray directly
-    fails: the loop would have to cross AD edges made before it (Dr.Jit:
-    "lies outside of the current dr.isolate_grad() scope")."""
-    # (Ray3f's fields are copies when read: keep the leaves themselves)
-    o, d = mi.Point3f(dr.detach(ray_camera.o)), mi.Vector3f(dr.detach(ray_camera.d))
-    with dr.resume_grad():
-        dr.enable_grad(o, d)
-        if mode == dr.ADMode.Forward:
-            # (keep every tangent: the boundary terms read the sensor's
-            # derived values again after this)
-            g_o, g_d = dr.forward_to(ray_camera.o, ray_camera.d, flags=dr.ADFlag.AllowNoGrad)
-            dr.set_grad(o, g_o)
-            dr.set_grad(d, g_d)
-        leaf = mi.Ray3f(ray_camera)
-        leaf.o, leaf.d = o, d
-    out = _trace_paths(mode, *args, ray_camera=leaf, **kwargs)
-    if mode == dr.ADMode.Backward:
+    Forward mode: the sensor's tangent is propagated into the leaves here.
+    Reverse mode: after the loop, :meth:`adjoint` is a value whose backward
+    propagation carries the leaves' adjoints into the sensor; the caller
+    propagates it *with* the boundary terms, in one traversal (the
+    sensor's derived values, such as Mitsuba's sample-to-camera transform,
+    are shared, and a second traversal would find their edges cleared)."""
+
+    def __init__(self, ray_attached: mi.Ray3f, mode: dr.ADMode):
+        self.attached = ray_attached
+        # (Ray3f's fields are copies when read: keep the leaves themselves;
+        # one per lane, also where the sensor gives one value for all, such
+        # as an orthographic camera's direction: the adjoint of a shared
+        # leaf came back wrong, measured)
+        n = dr.width(ray_attached)
+        self.o = dr.detach(ray_attached.o) + dr.zeros(mi.Point3f, n)
+        self.d = dr.detach(ray_attached.d) + dr.zeros(mi.Vector3f, n)
         with dr.resume_grad():
-            g_o, g_d = dr.grad(o), dr.grad(d)
-            dr.backward_from(dr.dot(ray_camera.o, g_o) + dr.dot(ray_camera.d, g_d), flags=_FLAGS)
-    return out
+            dr.enable_grad(self.o, self.d)
+            if mode == dr.ADMode.Forward:
+                # (keep every tangent: the boundary terms read the sensor again)
+                g_o, g_d = dr.forward_to(ray_attached.o, ray_attached.d,
+                                         flags=dr.ADFlag.AllowNoGrad)
+                dr.set_grad(self.o, g_o)
+                dr.set_grad(self.d, g_d)
+            self.ray = mi.Ray3f(ray_attached)
+            self.ray.o, self.ray.d = self.o, self.d
+
+    def adjoint(self) -> mi.Float:
+        """Σ over lanes of ⟨attached ray, adjoint of its leaf⟩: backward
+        from it propagates the loop's adjoints into the sensor."""
+        with dr.resume_grad():
+            g_o, g_d = dr.grad(self.o), dr.grad(self.d)
+            return dr.sum(dr.dot(self.attached.o, g_o) + dr.dot(self.attached.d, g_d))
 
 
 #: what the "edge ... outside of the current dr.isolate_grad() scope" error
@@ -145,7 +155,7 @@ def _trace_paths(mode: dr.ADMode,
                  δL: mi.Spectrum | None = None,
                  L_primal: mi.Spectrum | None = None,
                  pi_first: mi.PreliminaryIntersection3f | None = None,
-                 ray_camera: mi.Ray3f | None = None):
+                 ray_camera: CameraRay | None = None):
     """Trace one path per lane.
 
     ``mode`` is ``dr.ADMode.Primal`` (returns the radiance estimate),
@@ -157,8 +167,8 @@ def _trace_paths(mode: dr.ADMode,
     ``pi_first`` optionally gives the first intersection of ``ray`` instead
     of tracing it (the boundary estimators start paths on a chosen face).
 
-    ``ray_camera`` (differential modes): ``ray`` attached to the sensor's
-    pose and field of view, when those carry gradients. The first vertex is
+    ``ray_camera`` (differential modes): a :class:`CameraRay` of ``ray``,
+    when the sensor's pose or field of view carry gradients. The first vertex is
     then re-evaluated along it, so it slides on its surface as the camera
     moves (the film position is held fixed: the derivative in primary
     sample space), and the second vertex's ω_i follows it.
@@ -202,8 +212,8 @@ def _trace_paths(mode: dr.ADMode,
             ray_here, ray_before = ray, ray_prev
             if dr.hint(not primal and ray_camera is not None, mode='scalar'):
                 # the camera moves: its ray to the first vertex is attached
-                ray_here = _camera_ray_at(depth == 0, ray_camera, ray)
-                ray_before = _camera_ray_at(depth == 1, ray_camera, ray_prev)
+                ray_here = _camera_ray_at(depth == 0, ray_camera.ray, ray)
+                ray_before = _camera_ray_at(depth == 1, ray_camera.ray, ray_prev)
             si = pi.compute_surface_interaction(ray_here, ray_flags=mi.RayFlags.All,
                                                 active=active)
             if dr.hint(not primal, mode='scalar'):
