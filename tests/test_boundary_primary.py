@@ -169,11 +169,13 @@ def test_crop_window():
     check(scene, "ball.vertex_positions", [1, 0.4, 0], eps=0.005)
 
 
-def test_orthographic_sensor_gives_clear_error():
+def test_thin_lens_sensor_gives_clear_error():
+    # (orthographic sensors are supported: tests/test_camera_gradients.py)
     T = mi.ScalarTransform4f
     scene = pathgrad.load_scene({
         "type": "scene", "integrator": {"type": "pathgrad"},
-        "sensor": {"type": "orthographic", "to_world": T().look_at(origin=[0, 0, 4], target=[0, 0, 0], up=[0, 1, 0]),
+        "sensor": {"type": "thinlens", "aperture_radius": 0.05, "focus_distance": 4,
+                   "to_world": T().look_at(origin=[0, 0, 4], target=[0, 0, 0], up=[0, 1, 0]),
                    "film": {"type": "hdrfilm", "width": 8, "height": 8}},
         "ball": icosphere(1, 0.8, name="ball")})
     params = pathgrad.parameters(scene, "ball.vertex_positions")

@@ -226,8 +226,9 @@ def test_non_finite_value_in_primal_render_is_named(suffix):
 
 
 def test_non_differentiable_key_with_gradients(cbox):
+    # (the pose and fov are differentiated: tests/test_camera_gradients.py)
     params = mi.traverse(cbox)
-    key = _key(params, ".x_fov")
+    key = _key(params, ".principal_point_offset_x")
     dr.enable_grad(params[key])
     params.update()
     with pytest.raises(pathgrad.ParameterError, match="non-differentiable") as e:

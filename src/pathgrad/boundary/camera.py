@@ -19,6 +19,10 @@ pathgrad differentiates them, see :mod:`pathgrad.checks`), so a boundary
 estimator that re-projects a sample with AD gets the motion of its image due
 to the camera as well as to the scene.
 
+World points are converted to ``mi.Point3f`` before a transform is applied:
+in Mitsuba's Python arithmetic ``Point3f + Vector3f`` is a ``Vector3f``, and
+``transform @ vector`` drops the translation.
+
 The viewpoint is *homogeneous*: ``(c, 1)`` for a pinhole at ``c``, and
 ``(-d, 0)`` for an orthographic camera looking along ``d``, so that
 :meth:`Camera.to_viewer` (``c - w p``) points from a scene point towards the
@@ -107,14 +111,14 @@ class Camera:
         """Film coordinates (pixels, full film) and camera-space depth of
         world points ``p`` (attached if ``p`` or the camera is). Only
         meaningful where depth > 0 (perspective) or > near (both)."""
-        q = self.to_camera @ p
+        q = self.to_camera @ mi.Point3f(p)
         k = self.focal * dr.rcp(q.z) if self.w else self.focal
         return mi.Point2f(self.principal.x - k * q.x, self.principal.y - k * q.y), q.z
 
     def film_velocity(self, x: mi.Point3f, t: mi.Vector3f) -> mi.Vector2f:
         """Derivative of the film position of ``x`` along the world vector
         ``t`` (pixels per unit of ``t``): the projection's Jacobian times ``t``."""
-        q, dq = self.to_camera @ x, self.to_camera @ t
+        q, dq = self.to_camera @ mi.Point3f(x), self.to_camera @ mi.Vector3f(t)
         if self.w:
             inv_z = dr.rcp(q.z)
             return -self.focal * mi.Vector2f(dq.x - q.x * dq.z * inv_z,
@@ -148,7 +152,7 @@ class Camera:
         if self.w:
             o = self.origin
         else:
-            q = self.to_camera @ x
+            q = self.to_camera @ mi.Point3f(x)
             o = self.to_world @ mi.Point3f(q.x, q.y, self.near)
         d = x - o
         dist = dr.norm(d)
