@@ -51,15 +51,50 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
 import pathgrad  # noqa: E402
-from pathgrad import poses  # noqa: E402
+from pathgrad import poses, shapes  # noqa: E402
+from pathgrad.scenes import diffuse  # noqa: E402
 
 KEY = "sensor.to_world"
 FOV_KEY = "sensor.x_fov"
-DEPTH = 3.9               # distance from the camera to the objects (scene units)
+EYE, LOOK_AT = [1.6, 2.6, 2.4], [0.0, 0.3, 0.0]   # the true camera
+DEPTH = 3.7               # distance from the camera to the point it looks at (scene units)
 START_TRANSLATION = 0.2   # scene units
 START_ROTATION = 3.5      # degrees
 START_FOV = 4.0           # degrees (--fov)
 AXES = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+
+
+def build_scene(res: int, fov: float = 50.0) -> mi.Scene:
+    """pathgrad.scenes.camera_scene's floor, box, ball and light, plus three
+    objects nearer and farther from the camera: parallax between them is
+    what tells a sideways move of the camera from a turn."""
+    T = mi.ScalarTransform4f
+    lv = np.array([[-0.3, 2.5, -0.3], [0.3, 2.5, -0.3], [0.3, 2.5, 0.3], [-0.3, 2.5, 0.3]])
+    return pathgrad.load_scene({
+        "type": "scene",
+        "integrator": {"type": "pathgrad", "max_depth": 2},
+        "sensor": {"type": "perspective", "fov": fov,
+                   "to_world": T().look_at(origin=EYE, target=LOOK_AT, up=[0, 1, 0]),
+                   "film": {"type": "hdrfilm", "width": res, "height": res,
+                            "rfilter": {"type": "box"}, "pixel_format": "rgb"},
+                   "sampler": {"type": "independent"}},
+        "floor": shapes.grid(4, 6.0, name="floor", smooth=False, bsdf=diffuse(0.7)),
+        "box": {"type": "cube", "bsdf": diffuse(0.3, 0.5, 0.8),
+                "to_world": T().translate([-0.45, 0.25, 0.1]).rotate([0, 1, 0], 30).scale(0.25)},
+        "ball": shapes.icosphere(2, 0.3, name="ball", center=(0.35, 0.5, -0.1),
+                                 bsdf=diffuse(0.8, 0.4, 0.3)),
+        "near": {"type": "cube", "bsdf": diffuse(0.85, 0.75, 0.2),
+                 "to_world": T().translate([0.7, 0.12, 1.1]).rotate([0, 1, 0], -20).scale(0.12)},
+        "pillar": {"type": "cube", "bsdf": diffuse(0.25, 0.6, 0.3),
+                   "to_world": T().translate([-1.1, 0.5, -1.6]).rotate([0, 1, 0], 15)
+                   .scale([0.15, 0.5, 0.15])},
+        "far": shapes.icosphere(2, 0.25, name="far", center=(0.9, 0.25, -1.7),
+                                bsdf=diffuse(0.6, 0.3, 0.7)),
+        "light": shapes.mesh_from_arrays(
+            "light", lv, np.array([[0, 1, 2], [0, 2, 3]]), smooth=False,
+            emitter={"type": "area", "radiance": {"type": "rgb", "value": 15}}),
+        "sky": {"type": "constant", "radiance": {"type": "rgb", "value": 0.2}},
+    })
 
 
 def start_offsets(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +194,7 @@ def main(argv=None) -> dict:
         full=dict(iters=150, spp=16, res=64, lr=0.02),
         fast=dict(iters=60, spp=8, res=32, lr=0.02),
         extra=extra)
-    scene = pathgrad.scenes.camera_scene("perspective", res=args.res)
+    scene = build_scene(args.res)
     keys = [KEY] + ([FOV_KEY] if args.fov else [])
     params = pathgrad.parameters(scene, keys, enable_grad=False)
     true_pose = poses.detached(params[KEY])

@@ -11,9 +11,9 @@ import drjit as dr
 import mitsuba as mi
 
 from ._variant import ensure_variant
-from . import checks
+from . import checks, poses
 from .checks import ParameterError, attached, check_params, check_seed, check_spp
-from .integrator import BUDGET_PROPERTIES, check_properties, integrator_class
+from .integrator import BUDGET_PROPERTIES, check_properties, integrator_class, with_tangents
 
 __all__ = ["load_scene", "parameters", "render", "gradient_images", "make_integrator",
            "NothingAttachedWarning"]
@@ -55,7 +55,7 @@ def _is_differentiable(params: mi.SceneParameters, key: str) -> bool:
     if params.flags(key) & mi.ParamFlags.NonDifferentiable:
         return False
     value = params[key]
-    if hasattr(value, "matrix"):     # a transform (shapes' to_world)
+    if poses.is_transform(value):     # a transform (shapes' to_world)
         value = value.matrix
     return dr.is_diff_v(value) and dr.is_float_v(value)
 
@@ -95,7 +95,7 @@ def parameters(scene: mi.Scene, keys: str | Iterable[str] | None = None,
     if keys is None:
         # transforms (shape and sensor poses) are selected by name only
         keys = [k for k in params.keys() if _is_differentiable(params, k)
-                and not hasattr(params[k], "matrix")]
+                and not poses.is_transform(params[k])]
         # reading every value marks some (e.g. transforms) as touched, and a
         # later update() would then look for keys that keep() dropped: select
         # from a fresh traversal instead
@@ -237,9 +237,10 @@ class _RenderOp(dr.CustomOp):
 
     def forward(self):
         grads = self.grad_in("_detached_params")
-        self.set_grad_out(_with_tangents(
+        self.set_grad_out(with_tangents(
             self.params, grads, lambda: self.integrator.render_forward(
-                self.scene, self.params, self.sensor, self.seeds[1], self.spps[1])))
+                self.scene, self.params, self.sensor, self.seeds[1], self.spps[1],
+                tangents_ready=True)))
         checks.report_render(self.scene, self.flags)
 
     def backward(self):
@@ -249,42 +250,6 @@ class _RenderOp(dr.CustomOp):
 
     def name(self):
         return "pathgrad.render"
-
-
-def _with_tangents(params, tangents: Mapping, fn):
-    """Run ``fn`` (a forward-mode render) with the scene re-derived from fresh
-    leaf copies of ``params[key]`` that carry ``tangents[key]``, then restore.
-
-    The scene's parameters may feed derived buffers (vertex normals are
-    recomputed from positions by ``params.update()``), linked by AD edges that
-    lie outside the isolated scope of a custom op or a symbolic loop: forward
-    propagation would fail on them or miss them. Fresh leaves and one
-    explicit forward traversal (keeping the interior gradients) avoid both."""
-    originals, leaves = {}, []
-    try:
-        for key, g in tangents.items():
-            originals[key] = params[key]
-            if hasattr(g, "matrix"):
-                # a transform: the leaf is its matrix (the transform derives
-                # its inverse from it, an edge the traversal below clears)
-                leaf = type(g.matrix)(dr.detach(originals[key].matrix))
-                dr.enable_grad(leaf)
-                dr.set_grad(leaf, g.matrix)
-                params[key] = type(originals[key])(leaf)
-            else:
-                leaf = type(originals[key])(dr.detach(originals[key]))
-                dr.enable_grad(leaf)
-                dr.set_grad(leaf, g)
-                params[key] = leaf
-            leaves.append(leaf)
-        params.update()
-        dr.enqueue(dr.ADMode.Forward, *leaves)
-        dr.traverse(dr.ADMode.Forward, dr.ADFlag.ClearEdges)
-        return fn()
-    finally:
-        for key, value in originals.items():
-            params[key] = value
-        params.update()
 
 
 def gradient_images(scene: mi.Scene, params: mi.SceneParameters, tangents: Mapping, *,
@@ -318,8 +283,8 @@ def gradient_images(scene: mi.Scene, params: mi.SceneParameters, tangents: Mappi
         if key not in params:
             raise ParameterError(f"tangent given for '{key}', which is not in params."
                                  + _close_matches(key, params.keys()))
-    terms = _with_tangents(params, tangents, lambda: integ.render_forward(
-        scene, params, sensor, seed, spp, split=True))
+    terms = with_tangents(params, tangents, lambda: integ.render_forward(
+        scene, params, sensor, seed, spp, split=True, tangents_ready=True))
     terms["total"] = terms["interior"] + terms["boundary"]
     return terms
 

@@ -229,7 +229,7 @@ def gradcheck(scene, key: str, direction=None, *,
     scene = load_scene(scene)
     spp_fd = 4 * spp if spp_fd is None else spp_fd
     params = parameters(scene, key, enable_grad=False)
-    pose = hasattr(params[key], "matrix")
+    pose = poses.is_transform(params[key])
     if pose:
         theta0 = poses.detached(params[key])
         v = poses.check_direction(direction if direction is not None else {}, key)

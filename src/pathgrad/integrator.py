@@ -54,7 +54,7 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
-from . import checks, interior, passes
+from . import checks, interior, passes, poses
 from . import film as film_ops
 from .boundary import analytic, analytic_shadow, primary, shadow, shadow_delta, terminator
 from .boundary.edges import EdgeArrays
@@ -176,10 +176,22 @@ class _PathgradMixin:
         return img
 
     def render_forward(self, scene: mi.Scene, params=None, sensor=0,
-                       seed: int = 0, spp: int = 0, split: bool = False):
+                       seed: int = 0, spp: int = 0, split: bool = False,
+                       tangents_ready: bool = False):
         """Gradient image: derivative of the image along the gradients set on
         the scene parameters (``dr.set_grad``). With ``split=True`` returns
-        ``{'interior': ..., 'boundary': ...}`` instead of their sum."""
+        ``{'interior': ..., 'boundary': ...}`` instead of their sum.
+
+        Unless ``tangents_ready`` (the caller has run :func:`with_tangents`,
+        as :func:`pathgrad.render` does), the tangents are first re-rooted on
+        fresh leaves: ``mi.render``'s forward mode hands them over on the
+        parameters, upstream of derived buffers (vertex normals, the sensor's
+        sample-to-camera transform) that would otherwise miss them."""
+        if not tangents_ready and params is not None:
+            tangents = {k: dr.grad(v) for k, v in checks.attached(params).items()}
+            if tangents:
+                return with_tangents(params, tangents, lambda: self.render_forward(
+                    scene, params, sensor, seed, spp, split, tangents_ready=True))
         sensor, spp = self._check_call(scene, sensor, seed, spp, params)
         with dr.suspend_grad():
             terms = self._in_passes(sensor, seed, spp, "forward", lambda s, n, f: self._forward_pass(
@@ -345,6 +357,44 @@ class _PathgradMixin:
         if bar is not None:
             bar.close()
         return total
+
+
+def with_tangents(params, tangents: Mapping, fn):
+    """Run ``fn`` (a forward-mode render) with the scene re-derived from fresh
+    leaf copies of ``params[key]`` that carry ``tangents[key]``, then restore.
+
+    The scene's parameters may feed derived buffers (vertex normals are
+    recomputed from positions by ``params.update()``), linked by AD edges that
+    lie outside the isolated scope of a custom op or a symbolic loop: forward
+    propagation would fail on them or miss them. Fresh leaves and one
+    explicit forward traversal (keeping the interior gradients) avoid both.
+    The sensor's pose and field of view feed Mitsuba's derived camera
+    transforms the same way."""
+    originals, leaves = {}, []
+    try:
+        for key, g in tangents.items():
+            originals[key] = params[key]
+            if poses.is_transform(g):
+                # a transform: the leaf is its matrix (the transform derives
+                # its inverse from it, an edge the traversal below clears)
+                leaf = type(g.matrix)(dr.detach(originals[key].matrix))
+                dr.enable_grad(leaf)
+                dr.set_grad(leaf, g.matrix)
+                params[key] = type(originals[key])(leaf)
+            else:
+                leaf = type(originals[key])(dr.detach(originals[key]))
+                dr.enable_grad(leaf)
+                dr.set_grad(leaf, g)
+                params[key] = leaf
+            leaves.append(leaf)
+        params.update()
+        dr.enqueue(dr.ADMode.Forward, *leaves)
+        dr.traverse(dr.ADMode.Forward, dr.ADFlag.ClearEdges)
+        return fn()
+    finally:
+        for key, value in originals.items():
+            params[key] = value
+        params.update()
 
 
 def _add(a, b):

@@ -69,6 +69,12 @@ def moved(base, s, direction: Mapping):
     return m @ T().translate(-c) @ base
 
 
+def is_transform(value) -> bool:
+    """``value`` is a Mitsuba transform (a pose; Dr.Jit arrays such as
+    ``Color3f`` have a ``matrix`` attribute too, so test the type)."""
+    return isinstance(value, (mi.Transform4f, mi.AffineTransform4f))
+
+
 def detached(transform):
     """A detached copy of a transform."""
     return type(transform)(dr.detach(transform.matrix))
