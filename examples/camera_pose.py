@@ -62,6 +62,7 @@ START_TRANSLATION = 0.2   # scene units
 START_ROTATION = 3.5      # degrees
 START_FOV = 4.0           # degrees (--fov)
 AXES = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+WARMUP = 1                # steps over which the learning rate ramps up
 
 
 def build_scene(res: int, fov: float = 50.0) -> mi.Scene:
@@ -164,6 +165,32 @@ class Rig:
         return T().translate(c) @ turn @ T().translate(-c) @ m
 
 
+class Adam:
+    """Adam on a small parameter vector (numpy). ``full=True``: with the
+    full second-moment matrix V = E[g gᵀ] instead of its diagonal, the step
+    being -lr V^(-1/2) E[g] (bias-corrected): it does not depend on the axes
+    the parameters are written in, so coupled directions that the image
+    determines poorly are not starved by noisy well-determined ones."""
+
+    def __init__(self, n: int, *, full: bool = True, beta1=0.9, beta2=0.999, eps=1e-12):
+        self.full, self.b1, self.b2, self.eps = full, beta1, beta2, eps
+        self.m = np.zeros(n)
+        self.v = np.zeros((n, n)) if full else np.zeros(n)
+        self.t = 0
+
+    def step(self, g: np.ndarray) -> np.ndarray:
+        """The step direction for gradient ``g`` (multiply by the learning rate)."""
+        self.t += 1
+        self.m = self.b1 * self.m + (1 - self.b1) * g
+        m = self.m / (1 - self.b1 ** self.t)
+        if not self.full:
+            self.v = self.b2 * self.v + (1 - self.b2) * g * g
+            return m / (np.sqrt(self.v / (1 - self.b2 ** self.t)) + 1e-8)
+        self.v = self.b2 * self.v + (1 - self.b2) * np.outer(g, g)
+        w, q = np.linalg.eigh(self.v / (1 - self.b2 ** self.t))
+        return q @ ((q.T @ m) / np.sqrt(np.maximum(w, 0) + self.eps))
+
+
 def matrix(transform) -> np.ndarray:
     """A (detached) transform's 4x4 matrix as numpy."""
     return np.array(dr.detach(transform.matrix), dtype=np.float64).reshape(4, 4)
@@ -186,6 +213,9 @@ def main(argv=None) -> dict:
         ap.add_argument("--no-boundary", action="store_true",
                         help="drop pathgrad's boundary term: the outlines and shadow edges "
                              "moving over the film then give no gradient")
+        ap.add_argument("--adam", choices=["full", "diag"], default="full",
+                        help="Adam with the full second-moment matrix (default) or the "
+                             "usual diagonal one")
         ap.add_argument("--target-spp", type=int, default=512,
                         help="samples per pixel of the target image (default 512)")
 
@@ -208,18 +238,20 @@ def main(argv=None) -> dict:
     start_fov = true_fov + START_FOV if args.fov else None
 
     rig = Rig(start)
-    opt = mi.ad.Adam(lr=args.lr)
-    opt["orbit"] = mi.Vector2f(0.0)
-    opt["dolly"] = mi.Float(0.0)
-    opt["aim"] = mi.Vector3f(0.0)
-    if args.fov:
-        opt["fov"] = mi.Float(start_fov)
-    fov_lr = 180 / (np.pi * DEPTH)      # degrees of field of view per scene unit at depth D
+    n = 7 if args.fov else 6
+    x = np.zeros(n)                 # orbit (2), dolly, aim (3)[, fov], see Rig
+    adam = Adam(n, full=args.adam == "full")
+    deg = 180 / (np.pi * DEPTH)     # degrees per stored unit (angles and fov)
+    leaves = []
 
     def apply():
-        params[KEY] = rig.pose(opt["orbit"], opt["dolly"], opt["aim"])
+        """Write the pose (and fov) of ``x`` into the scene, attached to fresh leaves."""
+        leaves[:] = [mi.Float(float(v)) for v in x]
+        dr.enable_grad(*leaves)
+        l = leaves
+        params[KEY] = rig.pose(mi.Vector2f(l[0], l[1]), l[2], mi.Vector3f(l[3], l[4], l[5]))
         if args.fov:
-            params[FOV_KEY] = opt["fov"]
+            params[FOV_KEY] = start_fov + l[6] * deg
         params.update()
 
     def errors():
@@ -236,15 +268,14 @@ def main(argv=None) -> dict:
     e0 = errors()
     trans_hist, rot_hist = [], []
     for it in range(args.iters):
-        lr = _common.learning_rate(args.lr, it, args.iters)
-        opt.set_learning_rate(lr)
-        if args.fov:
-            opt.set_learning_rate({"fov": lr * fov_lr})
+        # ramp the step up over the first WARMUP steps: Adam's first steps
+        # have the full size whatever the gradient's noise
+        lr = _common.learning_rate(args.lr, it, args.iters) * min(1.0, (it + 1) / WARMUP)
         img = pathgrad.render(scene, params, spp=args.spp, seed=args.seed * 100003 + it,
                               boundary=not args.no_boundary)
         loss = dr.mean(dr.square(img - target), axis=None)
         dr.backward(loss)
-        opt.step()
+        x -= lr * adam.step(np.array([dr.grad(v)[0] for v in leaves]))
         apply()
         e = errors()
         trans_hist.append(e[0])

@@ -58,6 +58,7 @@ def _two_sensor_scene(res=16):
     return object_scene({"ball": ball, "side": side}, res=res)
 
 
+@pytest.mark.slow
 def test_second_sensor_gradient():
     """Geometry gradients seen through the scene's second sensor."""
     check_term(_two_sensor_scene(), "ball.vertex_positions", [1, 0, 0.5], 0.005,

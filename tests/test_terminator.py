@@ -25,6 +25,7 @@ from pathgrad.boundary import terminator as term
 from pathgrad.boundary.edges import EdgeArrays
 from pathgrad.boundary.estimator import BoundaryContext
 from pathgrad.boundary.motion import Motion
+from pathgrad.boundary.outlines import Viewpoint
 from pathgrad.scenes import diffuse, object_scene
 from pathgrad.shapes import icosphere, icosphere_arrays, mesh_from_arrays, uv_sphere, uv_sphere_arrays
 from conftest import check_term
@@ -167,7 +168,7 @@ def test_film_gradient_matches_central_differences(mesh):
 
         def F(du):
             ray, _ = cam.rays(smp.u + du)
-            return np.array(term._value_on_ray(p, nv, ray, cam.origin))
+            return np.array(term._value_on_ray(p, nv, ray, cam))
 
         h = 1e-3
         num = np.stack([(F(mi.Vector2f(h, 0)) - F(mi.Vector2f(-h, 0))) / (2 * h),
@@ -184,7 +185,7 @@ def test_film_gradient_matches_central_differences(mesh):
 def test_sign_change_found_when_the_curve_enters_and_leaves_through_one_edge():
     """All corners have F > 0, but F dips below zero in the middle of one
     edge: a face that vertex signs would miss."""
-    c = mi.Point3f(0, 0, 4)
+    c = Viewpoint(mi.Point3f(0, 0, 4))   # a pinhole at (0, 0, 4)
     p = [mi.Point3f(-1, 0, 0), mi.Point3f(1, 0, 0), mi.Point3f(0, 1, 0)]
     # the normals at the ends of edge 0-1 lean across the edge, each facing
     # the camera from its own corner, while their mean at the edge's middle

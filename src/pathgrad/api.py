@@ -156,8 +156,9 @@ def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True
     (``memory_budget_mb``: MB a render may use before it runs in passes, 0:
     half of the machine's memory; ``progress``: a bar over passes).
     ``budgets``: per-estimator sample budgets (``primary_spp``,
-    ``shadow_spp``, ``shadow_delta_spp``, ``terminator_spp``; samples per pixel,
-    0: ``boundary_spp``)."""
+    ``analytic_spp``, ``shadow_spp``, ``analytic_shadow_spp``,
+    ``shadow_delta_spp``, ``terminator_spp``; samples per pixel, 0:
+    ``boundary_spp``)."""
     ensure_variant()
     _check_budget_names(budgets)
     props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
@@ -352,7 +353,7 @@ def render(scene: mi.Scene | str | Mapping,
         accumulated, in primal, forward and reverse mode.
     integrator : mi.Integrator, optional
         A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
-    primary_spp, shadow_spp, shadow_delta_spp, terminator_spp : float, optional
+    primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp : float, optional
         The sample budget of one boundary estimator (samples per film pixel;
         default ``boundary_spp``); see :mod:`pathgrad.integrator`.
 

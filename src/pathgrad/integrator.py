@@ -30,14 +30,16 @@ boundary_spp : float, default 0
     Boundary samples per pixel of the film, for every boundary estimator
     without a budget of its own. 0 means: the same as the spp of the
     differential pass.
-primary_spp, shadow_spp, shadow_delta_spp, terminator_spp : float, default 0
+primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp : float, default 0
     The budget of one boundary estimator (silhouettes seen by the camera,
-    area-light and environment shadows, point-light shadows, shading
-    terminators seen by the camera), in samples
-    per film pixel; 0 means ``boundary_spp``. The primary and point-light
-    estimators spread their samples over the discontinuities in view (the
-    total is this times the number of pixels); the area-light estimator
-    takes this many (rounded, at least one) per pixel at camera samples; the
+    outlines of analytic shapes seen by the camera, area-light and
+    environment shadows, analytic shapes' shadows, point-light shadows,
+    shading terminators seen by the camera), in samples
+    per film pixel; 0 means ``boundary_spp``. The primary, analytic and
+    point-light estimators spread their samples over the discontinuities in
+    view (the total is this times the number of pixels); the area-light and
+    analytic-shadow estimators take this many (rounded, at least one) per
+    pixel at camera samples; the
     terminator estimator spreads its samples over the curves in view.
 memory_budget_mb : float, default 0
     Memory a render may use, in MB (0: half of the machine's RAM, or of the

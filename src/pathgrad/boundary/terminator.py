@@ -57,8 +57,11 @@ edge-sampling integral of Li, Aittala, Durand and Lehtinen (SIGGRAPH Asia
 2018) applied to a curve inside faces, which Mitsuba's projective
 integrators do not sample.
 
-Limits: faces with a corner behind the camera's near plane are skipped;
-camera motion is not differentiated (camera rays are detached everywhere).
+With a moving camera, ``c`` (or, for an orthographic camera, the viewing
+direction: ``c - w x`` with ``w = 0``, see :meth:`Camera.to_viewer`) and the
+camera ray through u are attached to the pose, and F's re-evaluation gives
+the curve's motion due to both. Limits: faces with a corner behind the
+camera's near plane are skipped.
 """
 
 from __future__ import annotations
