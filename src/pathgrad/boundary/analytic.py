@@ -33,8 +33,6 @@ attached to the shape's ``to_world`` and to the camera gives :math:`V_n`.
 
 from __future__ import annotations
 
-import math
-
 import drjit as dr
 import mitsuba as mi
 
