@@ -28,8 +28,9 @@ CASES = {
     "rectangle rotation": ("rectangle", {"rotate": [1, 0, 0]}, 0.3, 128, 4096),
 }
 #: (the rectangle is a mesh: its estimators are tested at length elsewhere)
+#: (the disk's translation is checked in the default suite by the shadow test)
 SLOW = {"sphere scale", "disk scale", "disk rotation", "rectangle translation",
-        "rectangle rotation"}
+        "rectangle rotation", "disk translation"}
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c

@@ -104,6 +104,7 @@ def test_split_vertex_cube_translated():
     check(scene, key, [1, 0.5, 0], eps=0.005)
 
 
+@pytest.mark.slow   # (the Gaussian filter is also checked without sample_border, in the default suite)
 def test_partly_outside_frame_sample_border_gaussian():
     """A sphere cut by the image border, Gaussian filter, sample_border on:
     the edges outside the film still splat into border pixels."""

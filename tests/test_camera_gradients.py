@@ -27,7 +27,7 @@ CASES = {
                                  0.01),
     "orthographic rotation": ("orthographic", "sensor.to_world", {"rotate": [1, 0, 0]}, 0.1),
 }
-SLOW = {"perspective rotation", "orthographic rotation"}
+SLOW = {"perspective rotation", "orthographic rotation", "perspective fov"}
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c
@@ -38,6 +38,7 @@ def test_camera_gradient(case):
                spp=128, spp_fd=1024)
 
 
+@pytest.mark.slow
 def test_camera_translation_needs_the_shadow_terms():
     """A moving camera moves every shadow edge in the image: the shadow
     estimators must follow the shading points along the camera rays."""

@@ -1,6 +1,8 @@
 """Each example's --fast mode converges: the loss falls by a stated factor and
 the parameter error ends below a stated bound (figures measured on 2 cores
 are given next to each bound)."""
+import pytest
+
 from conftest import run_example_fast as run_fast
 
 
@@ -64,6 +66,7 @@ def test_camera_pose(tmp_path):
     assert res["param_error_final"] < 0.08
 
 
+@pytest.mark.slow
 def test_camera_pose_needs_the_boundary_term(tmp_path):
     # nearly all of the pose gradient is the boundary term (pathgrad.gradcheck on this
     # scene, 24 px, 32 spp, reverse-mode <w, dI> along a pose direction: an orbit
