@@ -34,11 +34,12 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
-from ..film import camera_rays, prepare_sampler, splat_camera_samples
+from ..film import camera_rays, prepare_sampler
 from . import silhouette as sil
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 from .motion import analytic_kind, shape_transform, surface_point
 from .outlines import Viewpoint, outline, per_shape
+from .shadow import splat_relative_motion
 
 #: angular offset of the side rays from the outline direction (radians)
 SIDE_OFFSET_RAD = 1e-4
@@ -123,15 +124,7 @@ class AnalyticShadow(BoundaryEstimator):
         attached = [shape_transform(s) for s in task.shapes]
         p_att, _ = per_shape(task.kinds, attached, smp.which,
                               lambda kind, T: outline(kind, T, Viewpoint(x_att), smp.φ))
-        ω_e = dr.normalize(p_att - x_att)
-
-        def velocity(y, finite):
-            ω_side = dr.select(finite, dr.normalize(y - x_att), smp.ω)
-            return dr.dot(smp.n_ω, ω_e - ω_side)
-
-        contrib = dr.select(smp.active, smp.weight * (smp.Le_m * velocity(smp.y_m, smp.fin_m) -
-                                                      smp.Le_p * velocity(smp.y_p, smp.fin_p)), 0.0)
-        return splat_camera_samples(ctx.film, smp.pos, contrib)
+        return splat_relative_motion(ctx, smp, p_att, x_att)
 
 
 def _emitted(ctx: BoundaryContext, smp: Samples, sign: float):

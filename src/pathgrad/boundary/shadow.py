@@ -161,17 +161,25 @@ class AreaShadow(BoundaryEstimator):
         # to the surface point seen on that side: V = n · ∂(ω_edge − ω_side),
         # with ω_side the direction to that (fixed) point, or a fixed direction
         # for an environment. With a static shading point this is n · ∂ω_edge.
-        p_att = ctx.edges.point(smp.idx, smp.s)
         x_att = surface_point(smp.pi_x, smp.ray_att)    # moves along the camera ray
-        ω_e = dr.normalize(p_att - x_att)
+        return splat_relative_motion(ctx, smp, ctx.edges.point(smp.idx, smp.s), x_att)
 
-        def velocity(y, finite):
-            ω_side = dr.select(finite, dr.normalize(y - x_att), smp.ω)
-            return dr.dot(smp.n_ω, ω_e - ω_side)
 
-        contrib = dr.select(smp.active, smp.weight * (smp.Le_m * velocity(smp.y_m, smp.fin_m) -
-                                                      smp.Le_p * velocity(smp.y_p, smp.fin_p)), 0.0)
-        return splat_camera_samples(ctx.film, smp.pos, contrib)
+def splat_relative_motion(ctx: BoundaryContext, smp: Samples, p_att, x_att) -> mi.TensorXf:
+    """The first-vertex shadow term of samples ``smp`` (fields ``ω``,
+    ``n_ω``, ``weight``, ``active``, ``pos`` and each side's ``Le``, seen
+    point ``y`` and ``fin``ite flag), with the discontinuity point ``p_att``
+    and the shading point ``x_att`` attached: V = n · ∂(ω_edge − ω_side)
+    on each side, splatted like the primal's camera samples."""
+    ω_e = dr.normalize(p_att - x_att)
+
+    def velocity(y, finite):
+        ω_side = dr.select(finite, dr.normalize(y - x_att), smp.ω)
+        return dr.dot(smp.n_ω, ω_e - ω_side)
+
+    contrib = dr.select(smp.active, smp.weight * (smp.Le_m * velocity(smp.y_m, smp.fin_m) -
+                                                  smp.Le_p * velocity(smp.y_p, smp.fin_p)), 0.0)
+    return splat_camera_samples(ctx.film, smp.pos, contrib)
 
 
 #: a mesh emitter is planar when its thickness is below this fraction of its size
