@@ -30,6 +30,12 @@ the four phases of the protocol:
    AD of the sample's position, and the image through the film's filter
    (:mod:`pathgrad.film`).
 
+The samples are evaluated between phases 3 and 4 (one kernel samples and
+shades them): the splat's zero-valued primal and its derivative then read
+stored arrays instead of each re-running the sampling kernel (measured: the
+shadow estimator's reservoir ran twice per render before). Fields only the
+first phases need should be dropped from the samples before that.
+
 Sample budgets: each estimator has one setting, the integrator property
 ``<name>_spp`` (samples per film pixel, spread over the discontinuities in
 view); 0 means the integrator's ``boundary_spp``, whose 0 means the spp of the
@@ -185,6 +191,9 @@ class BoundaryEstimator:
             with dr.suspend_grad():
                 smp = self.sample(ctx, task, n)
                 self.radiance_difference(ctx, smp)
+                # phase boundary: the splat's primal and its derivative read
+                # these instead of each recomputing the sampling kernel
+                dr.eval(vars(smp))
             img = self.splat(ctx, smp)
             total = img if total is None else total + img
         return total
