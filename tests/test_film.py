@@ -113,3 +113,39 @@ def test_sample_adjoint_is_the_transpose_of_splat():
     rhs = float(np.sum(np.array(δL).T * v)) if np.array(δL).shape[0] == 3 else \
         float(np.sum(np.array(δL) * v))
     assert abs(lhs - rhs) < 1e-4 * abs(lhs)
+
+
+@pytest.mark.parametrize("per_pixel", [3.0, 0.25])
+@pytest.mark.parametrize("rfilter,sample_border", [("box", False), ("gaussian", False),
+                                                   ("gaussian", True)])
+def test_film_rays_spread_evenly_over_the_sampled_region(per_pixel, rfilter, sample_border):
+    """film_rays: n lanes in n equal slices of the sampled pixels (raster
+    order): whole multiples give every pixel exactly that many, fractions
+    give every block of 1/fraction pixels exactly one; and splatting a
+    constant (times the region's pixel count) gives it back everywhere,
+    whatever the filter normalisation (exactly, for a box filter and whole
+    samples per pixel)."""
+    film = make_film(rfilter, sample_border)
+    sensor = mi.load_dict({"type": "perspective", "film": film})
+    size = np.array(film_ops.sampled_size(film))
+    P = int(np.prod(size))
+    n = int(per_pixel * P)
+    sampler = mi.load_dict({"type": "independent"})
+    sampler.seed(3, n)
+    _, _, pos = film_ops.film_rays(sensor, sampler, n)
+    u = np.array(pos.x) - (film.crop_offset()[0] - film.rfilter().border_size() * sample_border)
+    v = np.array(pos.y) - (film.crop_offset()[1] - film.rfilter().border_size() * sample_border)
+    k = np.floor(v).astype(int) * size[0] + np.floor(u).astype(int)
+    counts = np.bincount(k, minlength=P)
+    if per_pixel >= 1:
+        assert np.all(counts == per_pixel)
+    else:
+        block = int(round(1 / per_pixel))
+        assert np.all(counts.reshape(-1, block).sum(1) == 1)
+    from pathgrad.boundary.camera import film_region
+    img = np.array(film_ops.splat_film_samples(film, film_region(sensor), pos,
+                                               mi.Color3f(2.0 * P), 0.0, n))
+    tol = 0.05 if per_pixel >= 1 else 0.6   # a Gaussian over few samples per pixel
+    assert np.mean(img) == pytest.approx(2.0, rel=tol)
+    if per_pixel >= 1 and rfilter == "box":
+        assert np.allclose(img, 2.0, rtol=1e-5)

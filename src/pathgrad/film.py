@@ -72,7 +72,6 @@ def camera_rays(sensor: mi.Sensor, sampler: mi.Sampler):
     that a sample never leaks into a neighbour through rounding)."""
     film = sensor.film()
     rfilter = film.rfilter()
-    size = film.crop_size()
     border = rfilter.border_size() if film.sample_border() else 0
     size_b = sampled_size(film)
     spp = sampler.sample_count()
@@ -82,18 +81,48 @@ def camera_rays(sensor: mi.Sensor, sampler: mi.Sampler):
     pixel += mi.Vector2i(film.crop_offset()) - border
     pos = mi.Vector2f(pixel) + sampler.next_2d()
 
-    # film pixels -> [0, 1]^2 over the crop window (what the sensor expects)
-    uv = (pos - mi.ScalarVector2f(film.crop_offset())) / mi.ScalarVector2f(size)
+    ray, weight = _sensor_rays(sensor, sampler, pos)
+    splat_pos = mi.Vector2f(pixel) if rfilter.is_box_filter() else pos
+    return ray, weight, splat_pos
 
+
+def film_rays(sensor: mi.Sensor, sampler: mi.Sampler, n: int):
+    """``n`` camera rays spread evenly over the sampled film region, for
+    estimators whose budget need not be whole samples per pixel: lane ``i``
+    falls uniformly in the ``i``-th of ``n`` equal slices of the region's
+    pixels (raster order), so the positions have density ``n / P`` per
+    pixel (``P`` pixels, :func:`sampled_size`), stratified. Returns
+    ``(ray, weight, splat_pos)`` like :func:`camera_rays`; splat them with
+    :func:`splat_film_samples` and values times ``P``."""
+    film = sensor.film()
+    size_b = sampled_size(film)
+    P = int(dr.prod(size_b))
+    border = film.rfilter().border_size() if film.sample_border() else 0
+    # k = floor((i + ξ) P / n) in integers (a float index loses lanes past 2^24);
+    # n opaque, or every budget would compile its own kernel
+    m = mi.UInt64(dr.minimum(mi.UInt32(sampler.next_1d() * P), P - 1))
+    k = mi.UInt32((dr.arange(mi.UInt64, n) * P + m) // dr.opaque(mi.UInt64, n))
+    pixel = mi.Vector2i(mi.Int32(k % size_b[0]), mi.Int32(k // size_b[0]))
+    pixel += mi.Vector2i(film.crop_offset()) - border
+    pos = mi.Vector2f(pixel) + sampler.next_2d()
+    ray, weight = _sensor_rays(sensor, sampler, pos)
+    splat_pos = mi.Vector2f(pixel) if film.rfilter().is_box_filter() else pos
+    return ray, weight, splat_pos
+
+
+def _sensor_rays(sensor: mi.Sensor, sampler: mi.Sampler, pos: mi.Vector2f):
+    """The sensor's rays and weights through film positions ``pos`` (film
+    pixels, full-film coordinates), with the sampler's next numbers for
+    aperture, time and wavelength."""
+    film = sensor.film()
+    # film pixels -> [0, 1]^2 over the crop window (what the sensor expects)
+    uv = (pos - mi.ScalarVector2f(film.crop_offset())) / mi.ScalarVector2f(film.crop_size())
     aperture = sampler.next_2d() if sensor.needs_aperture_sample() else mi.Vector2f(0.5)
     time = sensor.shutter_open()
     if sensor.shutter_open_time() > 0:
         time += sampler.next_1d() * sensor.shutter_open_time()
     wavelength = sampler.next_1d() if mi.is_spectral else 0.0
-    ray, weight = sensor.sample_ray(time, wavelength, uv, aperture)
-
-    splat_pos = mi.Vector2f(pixel) if rfilter.is_box_filter() else pos
-    return ray, weight, splat_pos
+    return sensor.sample_ray(time, wavelength, uv, aperture)
 
 
 def _channels(film: mi.Film, value: mi.Spectrum, alpha) -> list:
@@ -182,9 +211,14 @@ class FilmRegion:
         with dr.suspend_grad():
             k = np.array(self.rfilter.eval(mi.Float(xs)), np.float64).ravel()
 
+        box = self.rfilter.is_box_filter()
+
         def axis(n, off, lo, hi):
             out = np.empty(n)
             for i, c in enumerate(off + np.arange(n) + 0.5):
+                if box:   # exact: the trapezoidal rule overshoots a step by 1/2000
+                    out[i] = k[len(k) // 2] * max(min(c + r, hi) - max(c - r, lo), 0.0)
+                    continue
                 inside = (c + xs >= lo) & (c + xs <= hi)
                 out[i] = np.trapezoid(np.where(inside, k, 0.0), xs)
             return out

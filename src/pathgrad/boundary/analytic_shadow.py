@@ -20,8 +20,9 @@ n_\omega \cdot \partial(\omega_p - \omega_{side})` relative to the point seen
 on each side, as in the mesh estimator (the interior term holds the next
 vertex fixed in space).
 
-Estimator, one sample per camera sample: the first vertex :math:`x` of the
-camera path; a shape uniform among the scene's analytic shapes; φ uniform
+Estimator, per film sample (``analytic_shadow_spp`` per pixel, stratified
+over the film as in :mod:`pathgrad.boundary.shadow`): the first vertex
+:math:`x` seen there; a shape uniform among the scene's analytic shapes; φ uniform
 (density 1). The sample counts where the shape or :math:`x` moves (relative
 to each other or to the camera), :math:`p` is visible from :math:`x`, and
 the radiance seen on the two sides differs. Whole outlines are sampled, not
@@ -34,12 +35,11 @@ from __future__ import annotations
 import drjit as dr
 import mitsuba as mi
 
-from ..film import camera_rays, prepare_sampler
 from . import silhouette as sil
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 from .motion import analytic_kind, shape_transform, surface_point
 from .outlines import Viewpoint, outline, per_shape
-from .shadow import splat_relative_motion
+from .shadow import drop_sample_fields, film_sample_count, first_hits, splat_relative_motion
 
 #: angular offset of the side rays from the outline direction (radians)
 SIDE_OFFSET_RAD = 1e-4
@@ -53,8 +53,7 @@ class AnalyticShadow(BoundaryEstimator):
     switch = "shadow"
 
     def sample_count(self, ctx: BoundaryContext, spp: float) -> int:
-        """One boundary sample per camera sample: whole samples per pixel."""
-        return max(int(round(spp)), 1)
+        return film_sample_count(ctx, spp)
 
     def prepare(self, ctx: BoundaryContext) -> list:
         """The scene's analytic shapes (one task; none without any, or when
@@ -67,21 +66,17 @@ class AnalyticShadow(BoundaryEstimator):
         return [Samples(shapes=shapes, kinds=[analytic_kind(s) for s in shapes],
                         ptrs=mi.ShapePtr(shapes))]
 
-    def sample(self, ctx: BoundaryContext, task: Samples, spp: int) -> Samples:
-        """Per camera sample: its first vertex x, a point on the outline of
+    def sample(self, ctx: BoundaryContext, task: Samples, n: int) -> Samples:
+        """Per film sample (:func:`~pathgrad.boundary.shadow.first_hits`): its first vertex x, a point on the outline of
         one shape seen from x, and the point's visibility."""
         scene = ctx.scene
-        sampler, spp = prepare_sampler(ctx.sensor, ctx.stream_seed(self.name), spp)
-        with dr.resume_grad(when=ctx.motion.camera):   # kept attached for the splat
-            ray_att, cam_w, pos = camera_rays(ctx.sensor, sampler)
-        ray, cam_w = mi.Ray3f(dr.detach(ray_att)), dr.detach(cam_w)
-        pi_x = scene.ray_intersect_preliminary(ray, coherent=True)
-        si = pi_x.compute_surface_interaction(ray, mi.RayFlags.All)
+        ray, ray_att, cam_w, pos, pi_x, si = first_hits(ctx, self.name, n)
         x = si.p
 
         n_shapes = len(task.shapes)
-        which = dr.minimum(mi.UInt32(sampler.next_1d() * n_shapes), n_shapes - 1)
-        φ = sampler.next_1d()
+        rng = mi.PCG32(n, dr.opaque(mi.UInt64, ctx.stream_seed(self.name, 1)))
+        which = dr.minimum(mi.UInt32(rng.next_float32() * n_shapes), n_shapes - 1)
+        φ = rng.next_float32()
         transforms = [type(T)(dr.detach(T.matrix)) for T in map(shape_transform, task.shapes)]
         p, t = per_shape(task.kinds, transforms, which,
                           lambda kind, T: outline(kind, T, Viewpoint(x), φ))
@@ -103,7 +98,7 @@ class AnalyticShadow(BoundaryEstimator):
         active &= sil.unoccluded(pi_v, d_hit, r, pi_v.shape == shape)
         return Samples(ray=ray, ray_att=ray_att, cam_w=cam_w, pos=pos, pi_x=pi_x, si=si,
                        which=which, φ=φ, r=r, ω=ω, J=J, n_ω=n_ω, inner=inner,
-                       pdf=mi.Float(1.0 / n_shapes), active=active, task=task)
+                       pdf=mi.Float(1.0 / n_shapes), active=active, task=task, n=n)
 
     def radiance_difference(self, ctx: BoundaryContext, smp: Samples) -> None:
         """Emitted radiance seen on each side of the outline point, the
@@ -115,6 +110,7 @@ class AnalyticShadow(BoundaryEstimator):
         f = bsdf.eval(mi.BSDFContext(), smp.si, smp.si.to_local(smp.ω), smp.active)
         smp.weight = smp.cam_w * f * smp.J / smp.pdf
         smp.active &= dr.any((smp.Le_m != smp.Le_p) & (smp.weight != 0))
+        drop_sample_fields(smp)
 
     def splat(self, ctx: BoundaryContext, smp: Samples) -> mi.TensorXf:
         """Motion of the direction to the outline point (shape and shading

@@ -193,6 +193,13 @@ _MAX_CAMERAS = 16
 def camera(sensor: mi.Sensor) -> Camera:
     """The :class:`Camera` of ``sensor`` (its film region cached until the
     film changes)."""
+    return Camera(sensor, film_region(sensor))
+
+
+def film_region(sensor: mi.Sensor) -> FilmRegion:
+    """The :class:`~pathgrad.film.FilmRegion` of ``sensor``'s film, cached
+    until the film changes (any sensor, also those :class:`Camera` does not
+    model)."""
     sig = _film_signature(sensor)
     hit = _regions.get(id(sensor))
     if hit is None or hit[0] is not sensor or hit[1] != sig:
@@ -200,4 +207,4 @@ def camera(sensor: mi.Sensor) -> Camera:
         hit = _regions[id(sensor)] = (sensor, sig, FilmRegion(sensor.film()))
         while len(_regions) > _MAX_CAMERAS:
             _regions.pop(next(iter(_regions)))
-    return Camera(sensor, hit[2])
+    return hit[2]
