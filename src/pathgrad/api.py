@@ -150,11 +150,14 @@ _integrator_cache: dict = {}
 def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True,
                     boundary_spp: float = 0.0, shadow: bool = True,
                     terminator: bool = True, memory_budget_mb: float = 0.0,
-                    progress: bool = True, **budgets: float) -> mi.Integrator:
+                    progress: bool = True, boundary_time_share: float = 0.5,
+                    **budgets: float) -> mi.Integrator:
     """A ``pathgrad`` integrator (cached per settings); see
     :mod:`pathgrad.integrator` for the meaning of each property
     (``memory_budget_mb``: MB a render may use before it runs in passes, 0:
-    half of the machine's memory; ``progress``: a bar over passes).
+    half of the machine's memory; ``progress``: a bar over passes;
+    ``boundary_time_share``: the default budgets' cap on the boundary
+    terms' time, as a share of the interior term's, see :mod:`pathgrad.budgets`).
     ``budgets``: per-estimator sample budgets (``primary_spp``,
     ``analytic_spp``, ``shadow_spp``, ``analytic_shadow_spp``,
     ``shadow_delta_spp``, ``terminator_spp``; samples per pixel, 0:
@@ -164,7 +167,8 @@ def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True
     props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
                  boundary_spp=float(boundary_spp), shadow=bool(shadow),
                  terminator=bool(terminator), memory_budget_mb=float(memory_budget_mb),
-                 progress=bool(progress), **{k: float(v) for k, v in budgets.items()})
+                 progress=bool(progress), boundary_time_share=float(boundary_time_share),
+                 **{k: float(v) for k, v in budgets.items()})
     # check here too: inside Mitsuba's plugin loader the error arrives wrapped
     check_properties(props["max_depth"], props["rr_depth"], props["boundary_spp"],
                      **{k: props[k] for k in budgets})
@@ -199,7 +203,8 @@ def _pick_integrator(scene, integrator, **overrides):
                     rr_depth=own.rr_depth, boundary=own.boundary,
                     boundary_spp=own.boundary_spp, shadow=own.shadow,
                     terminator=own.terminator, memory_budget_mb=own.memory_budget_mb,
-                    progress=own.progress, **{k: v for k, v in own.budgets.items() if v})
+                    progress=own.progress, boundary_time_share=own.boundary_time_share,
+                    **{k: v for k, v in own.budgets.items() if v})
     else:
         base = {}
     base.update(overrides)
@@ -339,8 +344,11 @@ def render(scene: mi.Scene | str | Mapping,
         Include the boundary (visibility) term of meshes with differentiable
         vertex positions (default True).
     boundary_spp : float, optional
-        Boundary samples per film pixel (default: ``spp_grad``); they are
-        spread over the silhouettes in view, so most pixels get none.
+        Boundary samples per film pixel for every boundary estimator
+        (default: the noise-balanced budget of :mod:`pathgrad.budgets`, from
+        a pilot run once per scene and parameter set; at most half the
+        interior term's time). Most estimators spread them over the
+        discontinuities in view, so most pixels get none.
     shadow : bool, optional
         Include the shadow edges of direct illumination in the boundary term
         (default True).
@@ -388,6 +396,9 @@ def render(scene: mi.Scene | str | Mapping,
         # gradients (e.g. a torch wrapper called under torch.no_grad())
         warnings.warn(_nothing_attached(params), NothingAttachedWarning, stacklevel=2)
         return integ.render(scene, sensor=sensor, seed=seed, spp=spp)
+    # the pilot of the default budgets, on the caller's parameters and
+    # before the AD graph of this render exists (see pathgrad.budgets)
+    integ.prepare_budgets(scene, sensor, params)
     _pending_errors.clear()
     img = dr.custom(_RenderOp, scene, sensor, grads, params, integ,
                     (seed, seed_grad), (spp, spp_grad))

@@ -28,8 +28,9 @@ terminator : bool, default true
     normal turns away from the camera (see :mod:`pathgrad.boundary.terminator`).
 boundary_spp : float, default 0
     Boundary samples per pixel of the film, for every boundary estimator
-    without a budget of its own. 0 means: the same as the spp of the
-    differential pass.
+    without a budget of its own. 0 means: the default budget, the
+    cost-optimal split of samples between the interior and each boundary
+    term from a pilot estimate of their variances (see :mod:`pathgrad.budgets`).
 primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp : float, default 0
     The budget of one boundary estimator (silhouettes seen by the camera,
     outlines of analytic shapes seen by the camera, area-light and
@@ -38,9 +39,12 @@ primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, te
     per film pixel; 0 means ``boundary_spp``. The primary, analytic and
     point-light estimators spread their samples over the discontinuities in
     view (the total is this times the number of pixels); the area-light and
-    analytic-shadow estimators take this many (rounded, at least one) per
-    pixel at camera samples; the
+    analytic-shadow estimators take this many per pixel at film positions
+    stratified over the film (fewer than one per pixel allowed); the
     terminator estimator spreads its samples over the curves in view.
+boundary_time_share : float, default 0.5
+    The default budgets give the boundary terms together at most this share
+    of the interior term's time (see :mod:`pathgrad.budgets`).
 memory_budget_mb : float, default 0
     Memory a render may use, in MB (0: half of the machine's RAM, or of the
     GPU's memory for CUDA variants). A render whose wavefronts (camera
@@ -55,7 +59,9 @@ from __future__ import annotations
 
 import drjit as dr
 import mitsuba as mi
+import numpy as np
 
+from . import budgets as budget_rule
 from . import checks, interior, passes, poses
 from . import film as film_ops
 from .boundary import analytic, analytic_shadow, primary, shadow, shadow_delta, terminator
@@ -73,12 +79,16 @@ BOUNDARY_ESTIMATORS = (primary.PrimaryVisibility(), analytic.AnalyticOutlines(),
                        shadow_delta.DeltaShadow(), terminator.ViewTerminator())
 
 #: peak bytes per camera-sample lane of the interior term, by mode, and per
-#: boundary sample. Measured (LLVM, docs/performance.md "Memory"): the peak
-#: does not grow from 4.2 M to 16.7 M lanes in any mode, as every wavefront
-#: runs fused in a few kernels (< 0.1 B/lane); 1 B/lane is a margin that
-#: keeps the budget meaningful should a wavefront be materialised
+#: boundary sample. Measured (LLVM, docs/performance.md "Memory"): the
+#: interior's peak does not grow from 4.2 M to 16.7 M lanes in any mode, as
+#: every wavefront runs fused in a few kernels (< 0.1 B/lane; 1 B/lane is a
+#: margin that keeps the budget meaningful should one be materialised). The
+#: boundary samples are evaluated between their sample and splat phases
+#: (one sampling kernel instead of one per use): measured 168 B per sample
+#: for the area-light shadow estimator, 96 for point-light shadows, 71 for
+#: primary visibility (1 M samples, 128x128)
 CAMERA_BYTES_PER_LANE = {"primal": 1.0, "forward": 1.0, "backward": 1.0}
-BOUNDARY_BYTES_PER_LANE = 1.0
+BOUNDARY_BYTES_PER_LANE = 256.0
 
 #: integrator properties holding one estimator's sample budget
 BUDGET_PROPERTIES = tuple(f"{e.name}_spp" for e in BOUNDARY_ESTIMATORS)
@@ -120,11 +130,21 @@ class _PathgradMixin:
             raise ValueError("pathgrad: memory_budget_mb must be >= 0 (MB; 0: half of the "
                              f"machine's memory), got {self.memory_budget_mb}")
         self.progress = bool(props.get("progress", True))
+        self.boundary_time_share = float(props.get("boundary_time_share",
+                                                   budget_rule.MAX_TIME_SHARE))
+        if not self.boundary_time_share > 0:
+            raise ValueError("pathgrad: boundary_time_share must be > 0 (the boundary terms' "
+                             "largest share of the interior term's time), got "
+                             f"{self.boundary_time_share}")
+        #: default budgets, n_B / n_I per estimator, of the current call, and
+        #: the pilots they came from (see :mod:`pathgrad.budgets`)
+        self._ratios, self._pilots = {}, {}
 
     def to_string(self):
         return (f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}, "
                 f"boundary={self.boundary}, shadow={self.shadow}, terminator={self.terminator}, "
-                f"boundary_spp={self.boundary_spp}, memory_budget_mb={self.memory_budget_mb}, "
+                f"boundary_spp={self.boundary_spp}, boundary_time_share={self.boundary_time_share}, "
+                f"memory_budget_mb={self.memory_budget_mb}, "
                 + "".join(f"{k}={v}, " for k, v in self.budgets.items() if v)
                 + f"estimators=[{', '.join(e.name for e in self._estimators())}]]")
 
@@ -191,6 +211,7 @@ class _PathgradMixin:
         sample-to-camera transform) that would otherwise miss them."""
         if not tangents_ready and params is not None:
             tangents = {k: dr.grad(v) for k, v in checks.attached(params).items()}
+            self.prepare_budgets(scene, sensor, params)
             if tangents:
                 return with_tangents(params, tangents, lambda: self.render_forward(
                     scene, params, sensor, seed, spp, split, tangents_ready=True))
@@ -209,6 +230,9 @@ class _PathgradMixin:
         if those gradients are not finite (non-finite parameters were
         reported by the primal render that precedes it)."""
         sensor, spp = self._check_call(scene, sensor, seed, spp, params, finite=False)
+        # (no new pilot here: inside a reverse traversal, writing the
+        # parameters back makes new AD nodes the traversal never reaches)
+        self.prepare_budgets(scene, sensor, params, run_pilot=False)
         with dr.suspend_grad():
             self._in_passes(sensor, seed, spp, "backward", lambda s, n, f: self._backward_pass(
                 scene, sensor, grad_in if f == 1 else grad_in * f, s, n, f))
@@ -245,16 +269,23 @@ class _PathgradMixin:
             bimg = dr.zeros(mi.TensorXf, img.shape)
         return {"interior": img, "boundary": bimg}
 
-    def _backward_pass(self, scene, sensor, grad_in, seed, spp, fraction):
-        film = sensor.film()
-        sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
-        ray, weight, pos, ray_cam = self._camera_rays(sensor, sampler)
-        cam = interior.CameraRay(ray_cam, dr.ADMode.Backward) if ray_cam is not None else None
-        δL = film_ops.sample_adjoint(film, pos, weight, grad_in, coalesce=spp >= 4)
-        L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
-        self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L, ray_camera=cam)
-        dr.eval()
-        bimg = self._boundary_image(scene, sensor, seed, spp, fraction)
+    def _backward_pass(self, scene, sensor, grad_in, seed, spp, fraction,
+                       interior_term=True, budgets=None):
+        """One reverse-mode pass: the interior term (unless not
+        ``interior_term``) and the boundary terms (``budgets``: samples per
+        pixel by estimator name, default :meth:`_budget` for each), their
+        adjoints propagated into the parameters."""
+        cam = None
+        if interior_term:
+            film = sensor.film()
+            sampler, spp = film_ops.prepare_sampler(sensor, seed, spp)
+            ray, weight, pos, ray_cam = self._camera_rays(sensor, sampler)
+            cam = interior.CameraRay(ray_cam, dr.ADMode.Backward) if ray_cam is not None else None
+            δL = film_ops.sample_adjoint(film, pos, weight, grad_in, coalesce=spp >= 4)
+            L, _ = self._trace(dr.ADMode.Primal, scene, sampler.clone(), ray)
+            self._trace(dr.ADMode.Backward, scene, sampler, ray, δL=δL, L_primal=L, ray_camera=cam)
+            dr.eval()
+        bimg = self._boundary_image(scene, sensor, seed, spp, fraction, budgets)
         with dr.resume_grad():
             # one traversal for the camera's adjoint from the interior term
             # and the boundary terms (see interior.CameraRay)
@@ -273,16 +304,109 @@ class _PathgradMixin:
             return []
         return [e for e in BOUNDARY_ESTIMATORS if e.switch is None or getattr(self, e.switch)]
 
+    def _own_budget(self, estimator) -> float:
+        """The estimator's budget set by the user (its own, else
+        ``boundary_spp``), 0 if none."""
+        return self.budgets.get(f"{estimator.name}_spp", 0.0) or self.boundary_spp
+
     def _budget(self, estimator, spp: int, fraction: float = 1.0) -> float:
         """Samples per pixel for one estimator in a pass of ``spp`` samples
-        that is ``fraction`` of the render: its own setting, else
-        ``boundary_spp`` (either times ``fraction``), else ``spp``."""
-        own = self.budgets.get(f"{estimator.name}_spp", 0.0) or self.boundary_spp
-        return own * fraction if own else spp
+        that is ``fraction`` of the render: the user's setting (times
+        ``fraction``), else the default of :mod:`pathgrad.budgets` (the
+        pilot's ratio times ``spp``, at least ``MIN_SPP``; ``spp`` itself
+        before any pilot ran)."""
+        own = self._own_budget(estimator)
+        if own:
+            return own * fraction
+        ratio = self._ratios.get(estimator.name)
+        if ratio is None:
+            return spp
+        return max(ratio * spp, budget_rule.MIN_SPP * fraction)
 
-    def _boundary_image(self, scene, sensor, seed, spp, fraction=1.0):
-        """Zero-valued image whose derivative is the boundary term, or None."""
+    def prepare_budgets(self, scene, sensor, params, run_pilot: bool = True) -> None:
+        """Set the default budgets of the next gradient render from the pilot
+        of :mod:`pathgrad.budgets`, run once per scene, sensor and set of
+        differentiable parameters (cached; :meth:`reset_budgets` forgets
+        them). Call it before the render, outside any AD traversal:
+        :func:`pathgrad.render` and ``render_forward`` do; ``render_backward``
+        only reads the cache (``run_pilot=False``: without a cached pilot the
+        budgets are the spp of the pass), so a loop of ``mi.render`` in
+        reverse mode gets the default budgets after one call of this method
+        (or of a forward-mode render)."""
+        sensor = self._sensor(scene, sensor)
+        todo = [e for e in self._estimators() if not self._own_budget(e)]
+        attached = checks.attached(params) if params is not None else {}
+        keys = sorted(attached)
+        # transforms and camera parameters are not swapped for the pilot's
+        # copies (a transform rebuilt from a copy of its matrix is a new AD
+        # node with its own inverse; not verified): those renders keep
+        # budgets = spp
+        movable = not any(poses.is_transform(v) or checks.is_camera_parameter(params, k)
+                          for k, v in attached.items())
+        if not todo or not keys or not movable:
+            self._ratios = {}
+            return
+        key = (id(scene), id(sensor), tuple(keys), tuple(e.name for e in todo))
+        hit = self._pilots.get(key)
+        if (hit is None or hit[0] is not sensor) and not run_pilot:
+            self._ratios = {}
+            return
+        if hit is None or hit[0] is not sensor:
+            hit = self._pilots[key] = (sensor, self._pilot(scene, sensor, params, keys, todo))
+            while len(self._pilots) > _MAX_PILOTS:
+                self._pilots.pop(next(iter(self._pilots)))
+        self._ratios = hit[1]
+
+    def sample_budgets(self, scene: mi.Scene, params, spp: int, sensor=0) -> dict:
+        """Samples per pixel each boundary estimator draws in a gradient
+        render of ``spp`` samples per pixel (name -> float): the user's
+        settings, else the default of :mod:`pathgrad.budgets` (running its
+        pilot if it has not run yet for this scene, sensor and parameters)."""
+        self.prepare_budgets(scene, sensor, params)
+        return {e.name: self._budget(e, spp) for e in self._estimators()}
+
+    def reset_budgets(self) -> None:
+        """Forget the cached pilots: the next gradient render runs new ones
+        (e.g. after the scene changed a lot during an optimisation)."""
+        self._pilots.clear()
+
+    def _pilot(self, scene, sensor, params, keys, estimators) -> dict:
+        """Two independent low-sample gradients of the interior term and of
+        each boundary term, into fresh copies of the parameters (the
+        caller's gradients are not touched), for a fixed pseudo-random image
+        adjoint; returns :func:`pathgrad.budgets.allocate` of their variances."""
+        film = sensor.film()
+        shape = (film.crop_size()[1], film.crop_size()[0], 3 + film_ops.has_alpha(film))
+        rng = np.random.default_rng(PILOT_ADJOINT_SEED)
+        adjoint = mi.TensorXf(rng.choice([-1.0, 1.0], size=shape).astype(np.float32))
+        spp = budget_rule.PILOT_SPP
+
+        def gradient(leaves, **kw):
+            grads = []
+            for seed in PILOT_SEEDS:
+                self._backward_pass(scene, sensor, adjoint, seed, spp, 1.0, **kw)
+                with dr.resume_grad():   # (suspended, dr.grad reads zero)
+                    grads.append(np.concatenate([np.array(dr.ravel(dr.grad(v)), np.float64)
+                                                 .ravel() for v in leaves]))
+                    for v in leaves:
+                        dr.clear_grad(v)
+            return budget_rule.unit_variance(*grads, spp)
+
+        def run(leaves):
+            with dr.suspend_grad():   # as in render_backward
+                var_i = gradient(leaves, budgets={})
+                var_b = {e.name: gradient(leaves, interior_term=False, budgets={e.name: spp})
+                         for e in estimators}
+            return budget_rule.allocate(var_i, var_b, self.boundary_time_share)
+        return with_fresh_leaves(params, keys, run)
+
+    def _boundary_image(self, scene, sensor, seed, spp, fraction=1.0, budgets=None):
+        """Zero-valued image whose derivative is the boundary term, or None.
+        ``budgets``: samples per pixel by estimator name (only those run),
+        default :meth:`_budget` for every estimator."""
         estimators = self._estimators()
+        if budgets is not None:
+            estimators = [e for e in estimators if e.name in budgets]
         if not estimators:
             return None
         with dr.resume_grad():   # grad_enabled() reads False while suspended
@@ -297,7 +421,8 @@ class _PathgradMixin:
                                   EdgeArrays(meshes, motion.meshes))
             img = None
             for e in estimators:
-                term = e.estimate(ctx, self._budget(e, spp, fraction))
+                spp_e = budgets[e.name] if budgets is not None else self._budget(e, spp, fraction)
+                term = e.estimate(ctx, spp_e)
                 if term is not None:   # (summed inside resume_grad: a suspended sum detaches)
                     img = term if img is None else img + term
         return img
@@ -397,6 +522,44 @@ def with_tangents(params, tangents: Mapping, fn):
         for key, value in originals.items():
             params[key] = value
         params.update()
+
+
+def with_fresh_leaves(params, keys, fn):
+    """Run ``fn(leaves)`` with the entries ``keys`` of ``params`` replaced by
+    fresh gradient-enabled copies (the list ``leaves``) and the scene
+    updated, then restore. Gradients that ``fn`` propagates land on the
+    copies, not on the caller's parameters. Call it outside any AD
+    traversal (restoring makes new AD nodes a running traversal misses).
+
+    Measured pitfalls: ``params[key]`` is a live view of the object's
+    member, so the original is held as a copy (``type(v)(v)``, the same
+    variables), or the swap would overwrite it too (the gradient became
+    zero); and the fresh copies are new JIT variables (a gather), as
+    ``SceneParameters`` skips writing a value whose variables are already
+    there."""
+    originals, leaves = {}, []
+    try:
+        for key in keys:
+            value = params[key]
+            originals[key] = type(value)(value)
+            flat = value.array if isinstance(value, mi.TensorXf) else value
+            leaf = dr.gather(type(flat), dr.detach(flat), dr.arange(mi.UInt32, dr.width(flat)))
+            dr.enable_grad(leaf)
+            params[key] = mi.TensorXf(leaf, value.shape) if flat is not value else leaf
+            leaves.append(leaf)
+        params.update()
+        return fn(leaves)
+    finally:
+        for key, value in originals.items():
+            params[key] = value
+        params.update()
+
+
+#: fixed seeds and image adjoint of the budget pilots (same budgets in every
+#: mode and call)
+PILOT_SEEDS = (0x6A09E667, 0xBB67AE85)
+PILOT_ADJOINT_SEED = 0x3C6EF372
+_MAX_PILOTS = 16
 
 
 def _add(a, b):
