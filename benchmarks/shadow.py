@@ -1,6 +1,7 @@
 """Benchmark: pathgrad's shadow boundary terms against Mitsuba's
-``direct_projective`` and ``prb_projective`` (default settings), on the
-scenes of ``tests/test_boundary_shadow.py`` (48x48 by default).
+``direct_projective`` and ``prb_projective`` (default, guided settings, and
+``guiding='none'`` as in Mitsuba's own tutorials), on the scenes of
+``tests/test_boundary_shadow.py`` (48x48 by default).
 
 In the same process: every integrator at equal spp, and pathgrad at the
 largest power-of-two spp whose time stays within each Mitsuba integrator's
@@ -47,7 +48,11 @@ def main(argv=None):
     def make_mitsuba(scene):
         depth = scene.integrator().max_depth
         return {"direct_projective": mi.load_dict({"type": "direct_projective"}),
-                "prb_projective": mi.load_dict({"type": "prb_projective", "max_depth": depth})}
+                "direct_projective unguided": mi.load_dict({"type": "direct_projective",
+                                                            "guiding": "none"}),
+                "prb_projective": mi.load_dict({"type": "prb_projective", "max_depth": depth}),
+                "prb_projective unguided": mi.load_dict({"type": "prb_projective",
+                                                         "max_depth": depth, "guiding": "none"})}
 
     return compare(cases(args.res), make_pathgrad, make_mitsuba, spp=args.spp,
                    repeats=args.repeats, fd_spp=args.fd_spp, fd_seeds=args.fd_seeds,
