@@ -9,7 +9,7 @@ labelled by the loops they contain.
 
     python benchmarks/profile.py [--res 128] [--spp 64] [--cases ...] [--spp-budgets]
 
-Writes ``benchmarks/results/profile.txt``.
+Writes ``benchmarks/results/profile[_<tag>].txt``.
 """
 from __future__ import annotations
 
@@ -89,6 +89,7 @@ def main(argv=None):
     ap.add_argument("--cases", nargs="*", default=["receiver (area)", "occluder (area)"])
     ap.add_argument("--spp-budgets", action="store_true",
                     help="every estimator at boundary_spp = spp")
+    ap.add_argument("--tag", default="", help="suffix of the results file")
     args = ap.parse_args(argv)
     lines = []
     for name, (make, key) in cases(args.res).items():
@@ -109,8 +110,10 @@ def main(argv=None):
         gradient(scene, params, key, args.spp, integ)
         hist = dr.kernel_history((dr.KernelType.JIT,))
         dr.set_flag(dr.JitFlag.KernelHistory, False)
+        budgets = integ.sample_budgets(scene, params, args.spp) \
+            if hasattr(integ, "sample_budgets") else "spp"   # (older versions)
         lines.append(f"{name}: {args.res}x{args.res}, {args.spp} spp, reverse mode, "
-                     f"{total:.3f} s per gradient; budgets {integ.sample_budgets(scene, params, args.spp)}")
+                     f"{total:.3f} s per gradient; boundary samples per pixel {budgets}")
         for (est, phase), s in timer.seconds.items():
             if s > 0.0005:
                 lines.append(f"  {est:16s} {phase:36s} {s:8.3f} s")
@@ -124,7 +127,8 @@ def main(argv=None):
                          f"{k['operation_count']:>5d} ops  {', '.join(labels) or '-'}")
         print("\n".join(lines[-12:]), flush=True)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "profile.txt"), "w") as fh:
+    with open(os.path.join(RESULTS, "profile" + (f"_{args.tag}" if args.tag else "") + ".txt"),
+              "w") as fh:
         fh.write("\n".join(lines) + "\n")
 
 
