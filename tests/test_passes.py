@@ -11,6 +11,7 @@ import pytest
 import pathgrad
 from pathgrad import passes
 from pathgrad.scenes import diffuse, object_scene
+from pathgrad.integrator import BOUNDARY_BYTES_PER_LANE, CAMERA_BYTES_PER_LANE
 from pathgrad.shapes import icosphere
 
 RES = 8
@@ -29,6 +30,23 @@ def scene():
 
 def _integrator(budget_mb=0.0):
     return pathgrad.make_integrator(max_depth=2, memory_budget_mb=budget_mb, progress=False)
+
+
+# Gradient passes also hold each boundary estimator's samples (evaluated
+# between phases, BOUNDARY_BYTES_PER_LANE each; the estimators run one after
+# the other, so the largest wavefront sets the pass size). With boundary_spp
+# equal to the spp, an estimator has as many lanes per sample per pixel as
+# the camera: this budget holds 4 samples per pixel per pass
+GRAD_SPP = 8
+GRAD_BUDGET_MB = 4 * 64 * max(CAMERA_BYTES_PER_LANE["backward"], BOUNDARY_BYTES_PER_LANE) / 2**20
+
+
+def _grad_integrator(budget_mb=0.0, boundary_spp=GRAD_SPP):
+    """The gradient passes' integrator: boundary_spp fixed (a pass of a
+    fraction f of the render takes f of it), so that a one-pass render of a
+    part with boundary_spp = its spp is that pass."""
+    return pathgrad.make_integrator(max_depth=2, memory_budget_mb=budget_mb, progress=False,
+                                    boundary_spp=float(boundary_spp))
 
 
 def test_plan_of_a_huge_render_fits_the_lane_limit():
@@ -83,14 +101,15 @@ def _vertex_gradient(scene, integ, spp, seed_grad):
 
 
 def test_backward_in_passes_is_the_weighted_sum_of_passes(scene):
-    chunked = _vertex_gradient(scene, _integrator(SMALL_BUDGET_MB), 8, 11)
-    plan = _integrator(SMALL_BUDGET_MB).pass_plan(scene.sensors()[0], 8, 11, "backward")
+    chunked = _vertex_gradient(scene, _grad_integrator(GRAD_BUDGET_MB), GRAD_SPP, 11)
+    plan = _grad_integrator(GRAD_BUDGET_MB).pass_plan(scene.sensors()[0], GRAD_SPP, 11, "backward")
     assert len(plan) == 2
-    parts = sum(n / 8 * _vertex_gradient(scene, _integrator(), n, s) for n, s in plan)
+    parts = sum(n / GRAD_SPP * _vertex_gradient(scene, _grad_integrator(boundary_spp=n), n, s)
+                for n, s in plan)
     assert np.abs(chunked).max() > 0
     np.testing.assert_allclose(chunked, parts, rtol=1e-4, atol=1e-4 * np.abs(parts).max())
     # within noise of one pass: compare with the spread of one-pass gradients
-    ones = np.array([_vertex_gradient(scene, _integrator(), 8, s) for s in (11, 12, 13)])
+    ones = np.array([_vertex_gradient(scene, _grad_integrator(), GRAD_SPP, s) for s in (11, 12, 13)])
     spread = ones.std(axis=0).mean()
     assert np.abs(chunked - ones.mean(axis=0)).mean() < 3 * spread
 
@@ -103,11 +122,12 @@ def test_forward_in_passes_is_the_weighted_sum_of_passes(scene):
         g = pathgrad.gradient_images(scene, params, t, spp=spp, seed=seed, integrator=integ)
         return {k: np.array(v) for k, v in g.items()}
 
-    chunked = grad_image(_integrator(SMALL_BUDGET_MB), 8, 21)
-    plan = _integrator(SMALL_BUDGET_MB).pass_plan(scene.sensors()[0], 8, 21, "forward")
-    parts = [grad_image(_integrator(), n, s) for n, s in plan]
+    chunked = grad_image(_grad_integrator(GRAD_BUDGET_MB), GRAD_SPP, 21)
+    plan = _grad_integrator(GRAD_BUDGET_MB).pass_plan(scene.sensors()[0], GRAD_SPP, 21, "forward")
+    assert len(plan) == 2
+    parts = [grad_image(_grad_integrator(boundary_spp=n), n, s) for n, s in plan]
     for term in ("interior", "boundary", "total"):
-        expected = sum(n / 8 * p[term] for (n, _), p in zip(plan, parts))
+        expected = sum(n / GRAD_SPP * p[term] for (n, _), p in zip(plan, parts))
         assert np.abs(expected).max() > 0, term
         np.testing.assert_allclose(chunked[term], expected, rtol=1e-4,
                                    atol=1e-5 * np.abs(expected).max(), err_msg=term)
