@@ -114,3 +114,31 @@ def test_crop_window_and_gaussian_filter_match_full_render():
     ref = np.array(mi.render(sc, integrator=mi.load_dict({"type": "path", "max_depth": 3}),
                              spp=256, seed=2))
     assert np.abs(ours - ref).mean() < 0.01
+
+
+def test_forward_render_puts_the_callers_parameter_back():
+    """After a forward-mode render (tangents re-rooted on fresh leaves) the
+    scene holds the caller's own variable again, not the leaf: else a later
+    reverse render would give the caller's variables no gradient (measured
+    before the fix: params[key] is a live view, and the "restore" kept the
+    leaf)."""
+    import drjit as dr
+    import mitsuba as mi
+    from pathgrad.scenes import shadow_scene
+    scene = shadow_scene("area", res=8)
+    key = "floor.bsdf.reflectance.value"
+    params = pathgrad.parameters(scene, key, enable_grad=False)
+    base = mi.Color3f(params[key])
+    t = mi.Float(0.0)
+    dr.enable_grad(t)
+    params[key] = base + t * mi.Color3f(1, 0, 0)
+    params.update()
+    mine = params[key].x.index_ad
+    img = pathgrad.render(scene, params, spp=2, seed=1)
+    dr.forward(t, dr.ADFlag.ClearNone)
+    assert dr.sum(dr.grad(img), axis=None).array[0] > 0
+    assert params[key].x.index_ad == mine
+    dr.clear_grad(t)
+    img = pathgrad.render(scene, params, spp=2, seed=1)
+    dr.backward(dr.sum(img, axis=None))
+    assert dr.grad(t)[0] > 0

@@ -57,6 +57,8 @@ progress : bool, default true
 
 from __future__ import annotations
 
+import contextlib
+
 import drjit as dr
 import mitsuba as mi
 import numpy as np
@@ -497,31 +499,26 @@ def with_tangents(params, tangents: Mapping, fn):
     explicit forward traversal (keeping the interior gradients) avoid both.
     The sensor's pose and field of view feed Mitsuba's derived camera
     transforms the same way."""
-    originals, leaves = {}, []
-    try:
-        for key, g in tangents.items():
-            originals[key] = params[key]
-            if poses.is_transform(g):
-                # a transform: the leaf is its matrix (the transform derives
-                # its inverse from it, an edge the traversal below clears)
-                leaf = type(g.matrix)(dr.detach(originals[key].matrix))
-                dr.enable_grad(leaf)
-                dr.set_grad(leaf, g.matrix)
-                params[key] = type(originals[key])(leaf)
-            else:
-                leaf = type(originals[key])(dr.detach(originals[key]))
-                dr.enable_grad(leaf)
-                dr.set_grad(leaf, g)
-                params[key] = leaf
-            leaves.append(leaf)
-        params.update()
+    values, leaves = {}, []
+    for key, g in tangents.items():
+        value = params[key]
+        if poses.is_transform(g):
+            # a transform: the leaf is its matrix (the transform derives
+            # its inverse from it, an edge the traversal below clears)
+            leaf = type(g.matrix)(dr.detach(value.matrix))
+            dr.enable_grad(leaf)
+            dr.set_grad(leaf, g.matrix)
+            values[key] = type(value)(leaf)
+        else:
+            leaf = type(value)(dr.detach(value))
+            dr.enable_grad(leaf)
+            dr.set_grad(leaf, g)
+            values[key] = leaf
+        leaves.append(leaf)
+    with swapped(params, values):
         dr.enqueue(dr.ADMode.Forward, *leaves)
         dr.traverse(dr.ADMode.Forward, dr.ADFlag.ClearEdges)
         return fn()
-    finally:
-        for key, value in originals.items():
-            params[key] = value
-        params.update()
 
 
 def with_fresh_leaves(params, keys, fn):
@@ -529,26 +526,38 @@ def with_fresh_leaves(params, keys, fn):
     fresh gradient-enabled copies (the list ``leaves``) and the scene
     updated, then restore. Gradients that ``fn`` propagates land on the
     copies, not on the caller's parameters. Call it outside any AD
-    traversal (restoring makes new AD nodes a running traversal misses).
-
-    Measured pitfalls: ``params[key]`` is a live view of the object's
-    member, so the original is held as a copy (``type(v)(v)``, the same
-    variables), or the swap would overwrite it too (the gradient became
-    zero); and the fresh copies are new JIT variables (a gather), as
-    ``SceneParameters`` skips writing a value whose variables are already
-    there."""
-    originals, leaves = {}, []
-    try:
-        for key in keys:
-            value = params[key]
-            originals[key] = type(value)(value)
-            flat = value.array if isinstance(value, mi.TensorXf) else value
-            leaf = dr.gather(type(flat), dr.detach(flat), dr.arange(mi.UInt32, dr.width(flat)))
-            dr.enable_grad(leaf)
-            params[key] = mi.TensorXf(leaf, value.shape) if flat is not value else leaf
-            leaves.append(leaf)
-        params.update()
+    traversal (restoring makes new AD nodes a running traversal misses)."""
+    values, leaves = {}, []
+    for key in keys:
+        value = params[key]
+        flat = value.array if isinstance(value, mi.TensorXf) else value
+        leaf = dr.gather(type(flat), dr.detach(flat), dr.arange(mi.UInt32, dr.width(flat)))
+        dr.enable_grad(leaf)
+        values[key] = mi.TensorXf(leaf, value.shape) if flat is not value else leaf
+        leaves.append(leaf)
+    with swapped(params, values):
         return fn(leaves)
+
+
+@contextlib.contextmanager
+def swapped(params, values: Mapping):
+    """``params[key] = values[key]`` (and ``params.update()``) for the
+    duration of the block, then the original values back.
+
+    ``params[key]`` is a live view of the object's member: the originals are
+    held as copies (``type(v)(v)``, the same JIT and AD variables), or the
+    write would overwrite them too and the "restore" would keep the swapped
+    value (measured: after a forward-mode render the scene kept the tangent
+    leaf, and a later reverse render gave the caller's variables a zero
+    gradient)."""
+    originals = {}
+    try:
+        for key, value in values.items():
+            current = params[key]
+            originals[key] = type(current)(current)
+            params[key] = value
+        params.update()
+        yield
     finally:
         for key, value in originals.items():
             params[key] = value
