@@ -81,12 +81,12 @@ def allocate(var_interior: float, var_boundary: dict, time_share: float = MAX_TI
             ratio[name] = float(np.sqrt(var / var_interior / c))
         else:
             ratio[name] = np.inf if var > 0 else 0.0
-    # the time cap: Σ c_B n_B <= time_share · c_I n_I, scaled down together
-    if any(np.isinf(r) for r in ratio.values()):
-        # no interior noise: the boundary terms share the cap by σ_B / √c_B
+    unbounded = any(np.isinf(r) for r in ratio.values())
+    if unbounded:
+        # no interior noise: the boundary terms share the whole cap by σ_B / √c_B
         ratio = {k: float(np.sqrt(v / RELATIVE_COST.get(k, 1.0))) for k, v in var_boundary.items()}
-        ratio = {k: r * 1e30 for k, r in ratio.items()}   # (over the cap: scaled below)
+    # the time cap: Σ c_B n_B <= time_share · c_I n_I, scaled down together
     time = sum(RELATIVE_COST.get(k, 1.0) * r for k, r in ratio.items())
-    if time > time_share:
+    if time > time_share or (unbounded and time > 0):
         ratio = {k: r * time_share / time for k, r in ratio.items()}
     return ratio

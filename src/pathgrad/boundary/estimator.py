@@ -136,12 +136,17 @@ class BoundaryContext:
         _, w_cam = self.camera.rays(self.camera.project(x)[0])
         return self.path_radiance(ray, pi, active, sampler)[0] * w_cam
 
+    def sampler(self, stream: str, n: int, k: int = 0) -> mi.Sampler:
+        """An independent sampler of ``n`` lanes on one seed stream."""
+        sampler = mi.load_dict({"type": "independent"})
+        sampler.seed(self.stream_seed(stream, k), n)
+        return sampler
+
     def stratified(self, stream: str, n: int, k: int = 0) -> tuple[mi.Sampler, mi.Float]:
         """A sampler of ``n`` lanes on one seed stream and one stratified
         number per lane, (i + ξ_i) / n: used through an inverse CDF over
         concatenated edges, it spreads samples evenly along all of them."""
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed(self.stream_seed(stream, k), n)
+        sampler = self.sampler(stream, n, k)
         return sampler, (dr.arange(mi.Float, n) + sampler.next_1d()) / n
 
 

@@ -101,7 +101,7 @@ class AreaShadow(BoundaryEstimator):
         active = si.is_valid()
         x_moves = ctx.motion.shape_moves(si.shape)
 
-        # an edge, per shading point: resampled from proposals shaped by a pilot
+        # an edge, per shading point, by weighted reservoir sampling
         j, pmf = _pick_edge(cand, si, x_moves, planar, other, active,
                             ctx.stream_seed("shadow_edges"))
         active &= pmf > 0
@@ -197,10 +197,8 @@ def first_hits(ctx: BoundaryContext, stream: str, n: int):
     on seed stream ``stream``, and their first hits: ``(ray, ray_att,
     cam_w, pos, pi, si)``, the ray also attached to the camera (``ray_att``)
     when it moves, everything else detached."""
-    sampler = mi.load_dict({"type": "independent"})
-    sampler.seed(ctx.stream_seed(stream), n)
     with dr.resume_grad(when=ctx.motion.camera):   # kept attached for the splat
-        ray_att, cam_w, pos = film_rays(ctx.sensor, sampler, n)
+        ray_att, cam_w, pos = film_rays(ctx.sensor, ctx.sampler(stream, n), n)
     ray, cam_w = mi.Ray3f(dr.detach(ray_att)), dr.detach(cam_w)
     pi = ctx.scene.ray_intersect_preliminary(ray, coherent=True)
     si = pi.compute_surface_interaction(ray, mi.RayFlags.All)
