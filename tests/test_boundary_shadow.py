@@ -74,3 +74,11 @@ def test_no_shadow_term_at_max_depth_1():
         p2 = pathgrad.parameters(scene2, "occ.vertex_positions")
         b2 = np.array(pathgrad.gradient_images(scene2, p2, t, spp=2)["boundary"])
         assert np.abs(b2).max() > 0, light
+
+
+def test_directional_light_hard_shadow_occluder_translated():
+    """A directional light's shadow: parallel rays, the same image-space
+    construction as a point light's (the light's "position" beyond the
+    scene along its direction, per edge point)."""
+    check(shadow_scene("directional"), "occ.vertex_positions", [1, 0, 0.5], eps=0.001,
+          spp_fd=2048)

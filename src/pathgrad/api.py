@@ -149,8 +149,8 @@ _integrator_cache: dict = {}
 
 def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True,
                     boundary_spp: float = 0.0, shadow: bool = True,
-                    terminator: bool = True, memory_budget_mb: float = 0.0,
-                    progress: bool = True, boundary_time_share: float = 0.5,
+                    terminator: bool = True, indirect: bool = True,
+                    memory_budget_mb: float = 0.0, progress: bool = True, boundary_time_share: float = 0.5,
                     **budgets: float) -> mi.Integrator:
     """A ``pathgrad`` integrator (cached per settings); see
     :mod:`pathgrad.integrator` for the meaning of each property
@@ -160,13 +160,14 @@ def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True
     terms' time, as a share of the interior term's, see :mod:`pathgrad.budgets`).
     ``budgets``: per-estimator sample budgets (``primary_spp``,
     ``analytic_spp``, ``shadow_spp``, ``analytic_shadow_spp``,
-    ``shadow_delta_spp``, ``terminator_spp``; samples per pixel, 0:
+    ``shadow_delta_spp``, ``terminator_spp``, ``indirect_spp``; samples per pixel, 0:
     ``boundary_spp``)."""
     ensure_variant()
     _check_budget_names(budgets)
     props = dict(max_depth=int(max_depth), rr_depth=int(rr_depth), boundary=bool(boundary),
                  boundary_spp=float(boundary_spp), shadow=bool(shadow),
-                 terminator=bool(terminator), memory_budget_mb=float(memory_budget_mb),
+                 terminator=bool(terminator), indirect=bool(indirect),
+                 memory_budget_mb=float(memory_budget_mb),
                  progress=bool(progress), boundary_time_share=float(boundary_time_share),
                  **{k: float(v) for k, v in budgets.items()})
     # check here too: inside Mitsuba's plugin loader the error arrives wrapped
@@ -202,7 +203,8 @@ def _pick_integrator(scene, integrator, **overrides):
         base = dict(max_depth=own.max_depth if own.max_depth != 0xFFFFFFFF else -1,
                     rr_depth=own.rr_depth, boundary=own.boundary,
                     boundary_spp=own.boundary_spp, shadow=own.shadow,
-                    terminator=own.terminator, memory_budget_mb=own.memory_budget_mb,
+                    terminator=own.terminator, indirect=own.indirect,
+                    memory_budget_mb=own.memory_budget_mb,
                     progress=own.progress, boundary_time_share=own.boundary_time_share,
                     **{k: v for k, v in own.budgets.items() if v})
     else:
@@ -315,6 +317,7 @@ def render(scene: mi.Scene | str | Mapping,
            boundary_spp: float | None = None,
            shadow: bool | None = None,
            terminator: bool | None = None,
+           indirect: bool | None = None,
            memory_budget_mb: float | None = None,
            integrator: mi.Integrator | None = None,
            **budgets: float) -> mi.TensorXf:
@@ -355,13 +358,17 @@ def render(scene: mi.Scene | str | Mapping,
     terminator : bool, optional
         Include the view-side shading terminators of smooth-shaded meshes in
         the boundary term (default True).
+    indirect : bool, optional
+        Include silhouettes seen from the vertices of camera paths
+        (indirect shadows, reflections in glossy surfaces, interreflection)
+        in the boundary term (default True; needs ``max_depth`` >= 3).
     memory_budget_mb : float, optional
         Memory the render may use, in MB (default: half of the machine's
         memory). Larger renders run in passes with different seeds,
         accumulated, in primal, forward and reverse mode.
     integrator : mi.Integrator, optional
         A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
-    primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp : float, optional
+    primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp, indirect_spp : float, optional
         The sample budget of one boundary estimator (samples per film pixel;
         default ``boundary_spp``); see :mod:`pathgrad.integrator`.
 
@@ -381,7 +388,8 @@ def render(scene: mi.Scene | str | Mapping,
     check_seed(seed_grad, "seed_grad")
     integ = _pick_integrator(scene, integrator, max_depth=max_depth, rr_depth=rr_depth,
                              boundary=boundary, boundary_spp=boundary_spp, shadow=shadow,
-                             terminator=terminator, memory_budget_mb=memory_budget_mb,
+                             terminator=terminator, indirect=indirect,
+                             memory_budget_mb=memory_budget_mb,
                              **budgets)
 
     if params is None:

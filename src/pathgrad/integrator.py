@@ -26,12 +26,18 @@ terminator : bool, default true
     Within the boundary term, include the view-side shading terminator of
     smooth-shaded meshes, the curve inside faces where the interpolated
     normal turns away from the camera (see :mod:`pathgrad.boundary.terminator`).
+indirect : bool, default true
+    Within the boundary term, include silhouettes seen from the vertices of
+    camera paths, with the radiance behind them traced to the end of the
+    path (indirect shadows, occluders seen in glossy reflections, objects
+    inside closed rooms; see :mod:`pathgrad.boundary.indirect`). Needs
+    ``max_depth`` >= 3.
 boundary_spp : float, default 0
     Boundary samples per pixel of the film, for every boundary estimator
     without a budget of its own. 0 means: the default budget, the
     cost-optimal split of samples between the interior and each boundary
     term from a pilot estimate of their variances (see :mod:`pathgrad.budgets`).
-primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp : float, default 0
+primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp, indirect_spp : float, default 0
     The budget of one boundary estimator (silhouettes seen by the camera,
     outlines of analytic shapes seen by the camera, area-light and
     environment shadows, analytic shapes' shadows, point-light shadows,
@@ -66,7 +72,8 @@ import numpy as np
 from . import budgets as budget_rule
 from . import checks, interior, passes, poses
 from . import film as film_ops
-from .boundary import analytic, analytic_shadow, primary, shadow, shadow_delta, terminator
+from .boundary import (analytic, analytic_shadow, indirect, primary, shadow, shadow_delta,
+                       terminator)
 from .boundary.edges import EdgeArrays
 from .boundary.estimator import BoundaryContext
 from .boundary.motion import Motion, camera_moves
@@ -78,7 +85,8 @@ NAME = "pathgrad"
 #: and an entry here
 BOUNDARY_ESTIMATORS = (primary.PrimaryVisibility(), analytic.AnalyticOutlines(),
                        shadow.AreaShadow(), analytic_shadow.AnalyticShadow(),
-                       shadow_delta.DeltaShadow(), terminator.ViewTerminator())
+                       shadow_delta.DeltaShadow(), terminator.ViewTerminator(),
+                       indirect.IndirectVisibility())
 
 #: peak bytes per camera-sample lane of the interior term, by mode, and per
 #: boundary sample. Measured (LLVM, docs/performance.md "Memory"): the
@@ -127,6 +135,7 @@ class _PathgradMixin:
         self.boundary = bool(props.get("boundary", True))
         self.shadow = bool(props.get("shadow", True))
         self.terminator = bool(props.get("terminator", True))
+        self.indirect = bool(props.get("indirect", True))
         self.memory_budget_mb = float(props.get("memory_budget_mb", 0.0))
         if not self.memory_budget_mb >= 0:
             raise ValueError("pathgrad: memory_budget_mb must be >= 0 (MB; 0: half of the "
@@ -144,7 +153,7 @@ class _PathgradMixin:
 
     def to_string(self):
         return (f"PathgradIntegrator[max_depth={self.max_depth}, rr_depth={self.rr_depth}, "
-                f"boundary={self.boundary}, shadow={self.shadow}, terminator={self.terminator}, "
+                f"boundary={self.boundary}, shadow={self.shadow}, terminator={self.terminator}, indirect={self.indirect}, "
                 f"boundary_spp={self.boundary_spp}, boundary_time_share={self.boundary_time_share}, "
                 f"memory_budget_mb={self.memory_budget_mb}, "
                 + "".join(f"{k}={v}, " for k, v in self.budgets.items() if v)

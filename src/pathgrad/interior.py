@@ -155,7 +155,8 @@ def _trace_paths(mode: dr.ADMode,
                  δL: mi.Spectrum | None = None,
                  L_primal: mi.Spectrum | None = None,
                  pi_first: mi.PreliminaryIntersection3f | None = None,
-                 ray_camera: CameraRay | None = None):
+                 ray_camera: CameraRay | None = None,
+                 depth0: mi.UInt32 | None = None):
     """Trace one path per lane.
 
     ``mode`` is ``dr.ADMode.Primal`` (returns the radiance estimate),
@@ -166,6 +167,12 @@ def _trace_paths(mode: dr.ADMode,
 
     ``pi_first`` optionally gives the first intersection of ``ray`` instead
     of tracing it (the boundary estimators start paths on a chosen face).
+
+    ``depth0`` optionally gives the path depth of the first vertex (0: the
+    first vertex seen from the camera), per lane: the boundary estimators
+    continue paths from a vertex deep in a camera path, and the remaining
+    path must end (``max_depth``) and start Russian roulette (``rr_depth``)
+    where the camera path would.
 
     ``ray_camera`` (differential modes): a :class:`CameraRay` of ``ray``,
     when the sensor's pose or field of view carry gradients. The first vertex is
@@ -181,7 +188,7 @@ def _trace_paths(mode: dr.ADMode,
 
     # ----------------------------- loop state -------------------------------
     ray = mi.Ray3f(dr.detach(ray))
-    depth = mi.UInt32(0)
+    depth = mi.UInt32(0 if depth0 is None else depth0)
     L = mi.Spectrum(0 if primal else L_primal)   # primal: sum; replay: remainder
     δL = mi.Spectrum(δL if δL is not None else 0)
     β = mi.Spectrum(1)                           # throughput

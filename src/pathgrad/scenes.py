@@ -11,7 +11,7 @@ import mitsuba as mi
 from . import shapes
 from .api import load_scene
 
-__all__ = ["diffuse", "object_scene", "floor_scene", "shadow_scene", "scaled_scene",
+__all__ = ["diffuse", "object_scene", "floor_scene", "shadow_scene", "scaled_scene", "indirect_scene",
            "camera_scene"]
 
 
@@ -76,7 +76,8 @@ def shadow_scene(light: str = "area", *, res: int = 32, occluder_center=(0.8, 1.
     floor in the shadow's edge and sees neither the light nor the occluder.
 
     ``light``: ``'area'`` (a 0.8 x 0.8 mesh rectangle at y = 2.5 facing down,
-    key ``light.vertex_positions``), ``'point'`` (key ``lamp``) or ``'env'``
+    key ``light.vertex_positions``), ``'point'`` (key ``lamp``),
+    ``'directional'`` (key ``sun``, light travelling along (-0.3, -1, 0.1)) or ``'env'``
     (a lat-long sky made here with a bright sun near the zenith).
     ``wall``: add a vertical 1 x 1 rectangle standing on the floor at x = 1.2
     (key ``wall``), lit from above, which shades the floor next to it; the
@@ -103,6 +104,10 @@ def shadow_scene(light: str = "area", *, res: int = 32, occluder_center=(0.8, 1.
     elif light == "point":
         d["lamp"] = {"type": "point", "position": [0, 2.5, 0], "intensity": {"type": "rgb", "value": 10}}
         cx = 2.3 if camera_x is None else camera_x
+    elif light == "directional":
+        d["sun"] = {"type": "directional", "direction": [-0.3, -1.0, 0.1],
+                    "irradiance": {"type": "rgb", "value": 3.0}}
+        cx = 0.85 if camera_x is None else camera_x
     elif light == "env":
         # a dim sky with a bright sun near the zenith (lat-long, v = 0 is +y)
         h, w = 32, 64
@@ -113,7 +118,7 @@ def shadow_scene(light: str = "area", *, res: int = 32, occluder_center=(0.8, 1.
         d["sky"] = {"type": "envmap", "bitmap": mi.Bitmap(sky)}
         cx = 0.8 if camera_x is None else camera_x
     else:
-        raise ValueError(f"light must be 'area', 'point' or 'env', got {light!r}")
+        raise ValueError(f"light must be 'area', 'point', 'directional' or 'env', got {light!r}")
     height = 1.6 if wall else 0.7
     d["sensor"] = {"type": "perspective", "fov": 60,
                    "to_world": T().look_at(origin=[cx, height, 0.01], target=[cx, 0, 0], up=[0, 0, -1]),
@@ -219,4 +224,83 @@ def camera_scene(sensor: str = "perspective", *, res: int = 24, max_depth: int =
             d["analytic"] = {"type": analytic, "to_world": tilt, "bsdf": bsdf}
         else:
             raise ValueError(f"analytic must be 'sphere', 'disk' or 'rectangle', got {analytic!r}")
+    return load_scene(d)
+
+
+def _quad(name, corners, **kw):
+    """A one-sided rectangle mesh from 4 corners (counter-clockwise seen from its front)."""
+    import numpy as np
+    return shapes.mesh_from_arrays(name, np.array(corners, float), np.array([[0, 1, 2], [0, 2, 3]]),
+                                   smooth=False, **kw)
+
+
+def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None = None):
+    """Scenes where a moving occluder (flat icosphere, key ``occ``) is seen
+    only *after a bounce*: its effect on the image is a discontinuity seen
+    from a path vertex, not from the camera or from the first vertex towards
+    a light.
+
+    ``kind``:
+
+    - ``'bounce'``: a rectangle light 2 units over the floor faces *up*, at
+      a diffuse ceiling; the floor gets only the light the ceiling reflects,
+      and the occluder between them casts a soft indirect shadow on the
+      floor patch the camera sees (max_depth 3).
+    - ``'glossy'``: a rough conductor floor (GGX, α = 0.15) reflects the
+      lit occluder, which the camera does not see directly, over a black
+      background (max_depth 3).
+    - ``'box'``: the occluder inside a closed diffuse room lit by a ceiling
+      light, seen from inside (max_depth 4): every term at once.
+    """
+    T = mi.ScalarTransform4f
+    film = {"type": "hdrfilm", "width": res, "height": res, "rfilter": {"type": "box"},
+            "pixel_format": "rgb"}
+    d = {"type": "scene"}
+    if kind == "bounce":
+        depth = 3
+        d["floor"] = shapes.grid(4, 8.0, name="floor", smooth=False, bsdf=diffuse(0.8))
+        d["ceiling"] = _quad("ceiling", [[-3, 3, -3], [3, 3, -3], [3, 3, 3], [-3, 3, 3]],
+                             bsdf=diffuse(0.8))
+        d["light"] = _quad("light", [[-0.4, 2, -0.4], [-0.4, 2, 0.4], [0.4, 2, 0.4], [0.4, 2, -0.4]],
+                           bsdf=diffuse(0.0),
+                           emitter={"type": "area", "radiance": {"type": "rgb", "value": 40}})
+        d["occ"] = shapes.icosphere(1, 0.4, name="occ", center=(1.1, 1.2, 0.0), smooth=False,
+                                    bsdf=diffuse(0.5))
+        eye, target, up, fov = [1.8, 0.7, 0.01], [1.8, 0, 0], [0, 0, -1], 70
+    elif kind == "glossy":
+        depth = 3
+        d["floor"] = shapes.grid(4, 8.0, name="floor", smooth=False, bsdf={
+            "type": "roughconductor", "distribution": "ggx", "alpha": 0.15})
+        d["occ"] = shapes.icosphere(1, 0.35, name="occ", center=(0.0, 0.5, -1.6), smooth=False,
+                                    bsdf=diffuse(0.7, 0.5, 0.3))
+        d["light"] = _quad("light", [[-0.5, 3, 0.5], [-0.5, 3, -0.5], [0.5, 3, -0.5], [0.5, 3, 0.5]],
+                           emitter={"type": "area", "radiance": {"type": "rgb", "value": 30}})
+        eye, target, up, fov = [0, 0.6, 0.6], [0, 0.03, -0.22], [0, 1, 0], 40
+    elif kind == "box":
+        depth = 4
+        s = 1.0
+        walls = {"floor": [[-s, 0, -s], [-s, 0, s], [s, 0, s], [s, 0, -s]],
+                 "ceiling": [[-s, 2, -s], [s, 2, -s], [s, 2, s], [-s, 2, s]],
+                 "back": [[-s, 0, -s], [s, 0, -s], [s, 2, -s], [-s, 2, -s]],
+                 "front": [[-s, 0, s], [-s, 2, s], [s, 2, s], [s, 0, s]],
+                 "left": [[-s, 0, -s], [-s, 2, -s], [-s, 2, s], [-s, 0, s]],
+                 "right": [[s, 0, -s], [s, 0, s], [s, 2, s], [s, 2, -s]]}
+        colours = {"left": diffuse(0.8, 0.2, 0.2), "right": diffuse(0.2, 0.8, 0.2)}
+        for name, c in walls.items():
+            d[name] = _quad(name, c, bsdf=colours.get(name, diffuse(0.8)))
+        # a panel under the ceiling that shines up: every surface in view is
+        # lit only by light the ceiling (and the rest) reflected; the
+        # occluder, over the camera and out of view, casts an indirect shadow
+        d["light"] = _quad("light", [[-0.3, 1.5, -0.3], [-0.3, 1.5, 0.3], [0.3, 1.5, 0.3],
+                                     [0.3, 1.5, -0.3]], bsdf=diffuse(0.0),
+                           emitter={"type": "area", "radiance": {"type": "rgb", "value": 30}})
+        d["occ"] = shapes.icosphere(1, 0.2, name="occ", center=(0.0, 1.1, 0.55), smooth=False,
+                                    bsdf=diffuse(0.6))
+        eye, target, up, fov = [0, 0.8, 0.9], [0, 0, -0.3], [0, 1, 0], 75
+    else:
+        raise ValueError(f"kind must be 'bounce', 'glossy' or 'box', got {kind!r}")
+    d["integrator"] = {"type": "pathgrad", "max_depth": depth if max_depth is None else max_depth}
+    d["sensor"] = {"type": "perspective", "fov": fov, "film": film,
+                   "to_world": T().look_at(origin=eye, target=target, up=up),
+                   "sampler": {"type": "independent"}}
     return load_scene(d)

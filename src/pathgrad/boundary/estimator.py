@@ -63,7 +63,8 @@ from .motion import Motion
 #: per-estimator seed streams (xor-ed into the render's seed)
 SEED_STREAMS = {"primary": 0x5BD1E995, "shadow": 0x2C1B3C6D, "shadow_delta": 0x68E31DA4,
                 "shadow_edges": 0x7F4A7C15, "terminator": 0x1B873593,
-                "analytic": 0x3C6EF372, "analytic_shadow": 0x510E527F}
+                "analytic": 0x3C6EF372, "analytic_shadow": 0x510E527F,
+                "indirect": 0x6A09E667}
 
 
 class Samples(types.SimpleNamespace):

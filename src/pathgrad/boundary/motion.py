@@ -24,9 +24,29 @@ import mitsuba as mi
 
 
 def delta_lights(scene: mi.Scene) -> list:
-    """Point-like emitters with a position (point, spot)."""
+    """Emitters whose light comes from one point (point, spot) or one
+    direction (directional): they cast hard shadows."""
     return [e for e in scene.emitters()
-            if int(e.flags()) & int(mi.EmitterFlags.DeltaPosition)]
+            if int(e.flags()) & int(mi.EmitterFlags.DeltaPosition | mi.EmitterFlags.DeltaDirection)]
+
+
+def is_directional(emitter: mi.Emitter) -> bool:
+    """A delta-direction emitter (``directional``): light from one direction."""
+    return bool(int(emitter.flags()) & int(mi.EmitterFlags.DeltaDirection))
+
+
+def light_direction(emitter: mi.Emitter, n: int) -> mi.Vector3f:
+    """Unit direction from the scene towards a directional emitter on ``n``
+    lanes, attached to the emitter's parameters."""
+    it = dr.zeros(mi.Interaction3f, n)
+    ds, _ = emitter.sample_direction(it, dr.zeros(mi.Point2f, n), mi.Bool(True))
+    return ds.d
+
+
+def light_moves_attached(emitter: mi.Emitter) -> bool:
+    """Whether a delta light's position (or direction) carries gradients."""
+    return dr.grad_enabled(light_direction(emitter, 1) if is_directional(emitter)
+                           else light_position(emitter, 1))
 
 
 def light_position(emitter: mi.Emitter, n: int) -> mi.Point3f:
@@ -81,8 +101,8 @@ class Motion:
     positions carry gradients; all of them when the camera moves);
     ``analytic``: Mitsuba's analytic shapes (sphere, disk) whose
     ``to_world`` carries gradients (all of them when the camera moves);
-    ``lights``: the scene's point-like lights; ``moving_lights``: those whose
-    position carries gradients; ``camera``: the sensor's pose or field of
+    ``lights``: the scene's delta lights (point, spot, directional);
+    ``moving_lights``: those whose position (direction) carries gradients; ``camera``: the sensor's pose or field of
     view carries gradients."""
 
     def __init__(self, scene: mi.Scene, sensor: mi.Sensor | None = None):
@@ -93,8 +113,7 @@ class Motion:
             self.analytic = [s for s in scene.shapes() if analytic_kind(s) and (
                 self.camera or dr.grad_enabled(shape_transform(s).matrix))]
             self.lights = delta_lights(scene)
-            self.moving_lights = [e for e in self.lights
-                                  if dr.grad_enabled(light_position(e, 1))]
+            self.moving_lights = [e for e in self.lights if light_moves_attached(e)]
 
     @property
     def any(self) -> bool:

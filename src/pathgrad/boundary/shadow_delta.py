@@ -1,5 +1,5 @@
-r"""Boundary term of hard shadows cast by delta lights (point and spot
-lights), estimated in image space.
+r"""Boundary term of hard shadows cast by delta lights (point, spot and
+directional lights), seen by the camera, estimated in image space.
 
 A point light at :math:`y` casts a hard shadow: the radiance of a receiver
 jumps across the curve where rays from :math:`y` graze an occluder's
@@ -17,12 +17,16 @@ that is a silhouette as seen from :math:`y`, the ray from :math:`y` through
 film position :math:`u_s`. The density of :math:`u_s` follows from the
 choice of :math:`p` (edge drawn by length among the silhouettes seen from
 the light, :math:`s` stratified) and the length :math:`d\ell/ds` of the
-curve's image per unit of :math:`s`. :math:`x_s` is recomputed with AD as
+curve's image per unit of :math:`s`. A directional light is the same
+construction with parallel rays: its "position" is a point :math:`p + R\,w`
+beyond the scene along the direction :math:`w` towards the light, per edge
+point, so that every ray is parallel to :math:`w` exactly. :math:`x_s` is recomputed with AD as
 the intersection of the (attached) ray :math:`y \to p` with the (attached)
 receiver plane, so moving occluders, receivers and lights are covered.
 :math:`L^\pm` are full path-traced estimates on the two sides, sharing
 random numbers. This is the construction of Li et al. 2018 applied to the
-shadow curve rather than the silhouette.
+shadow curve rather than the silhouette. Shadow curves seen after a bounce
+(a point light's shadow seen in a glossy floor) are not covered yet.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from ..film import splat_film_samples
 from ..sampling import DiscreteDistribution
 from . import silhouette as sil
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
-from .motion import light_position, surface_point
+from .motion import is_directional, light_direction, light_position, surface_point
 
 #: offset of the side samples from the shadow curve, in pixels (shadow rays that
 #: pass within about 1e-4 scene units of an edge are not resolved reliably)
@@ -46,15 +50,21 @@ STATIC_SHARE = 0.1
 TANGENT_STEP = 1e-3
 
 
+def far_distance(scene: mi.Scene) -> float:
+    """A distance from which rays towards any point of the scene start
+    outside it: twice its bounding sphere's diameter."""
+    return 4.0 * float(scene.bbox().bounding_sphere().radius) + 1.0
+
+
 class DeltaShadow(BoundaryEstimator):
-    """Hard shadows of point and spot lights, as image-space curves."""
+    """Hard shadows of point, spot and directional lights, as image-space curves."""
 
     name = "shadow_delta"
     switch = "shadow"
     static_edges = True
 
     def prepare(self, ctx: BoundaryContext) -> list:
-        """One task per point-like light (none without edges, or at max_depth 1)."""
+        """One task per delta light (none without edges, or at max_depth 1)."""
         if not ctx.edges.count:
             return []
         if ctx.max_depth < 2:   # paths end at the first vertex: no direct light
@@ -67,9 +77,14 @@ class DeltaShadow(BoundaryEstimator):
         the density per pixel of the shadow curve's image."""
         li, light = task
         edges, camera, scene = ctx.edges, ctx.camera, ctx.scene
-        y = light_position(light, 1)       # width 1: broadcast, stays on the device
+        directional = is_directional(light)
         p0, p1 = dr.detach(edges.p0), dr.detach(edges.p1)
-        s0, s1 = sil.side_signs(edges.n0, edges.n1, p0, y)
+        if directional:
+            w = light_direction(light, 1)     # towards the light; width 1
+            s0, s1 = dr.dot(edges.n0, w), dr.dot(edges.n1, w)
+        else:
+            y = light_position(light, 1)       # width 1: broadcast, stays on the device
+            s0, s1 = sil.side_signs(edges.n0, edges.n1, p0, y)
         fold = sil.is_fold(edges.open, s0, s1)
         # An edge of a static mesh moves its shadow only if the light or the
         # receiver moves: those get a small (defensive) share unless the
@@ -84,9 +99,11 @@ class DeltaShadow(BoundaryEstimator):
         q0, q1 = g(p0), g(p1)
         pmf = distr.eval_pmf_normalized(idx)
         p = dr.lerp(q0, q1, s)
+        if directional:   # a point beyond the scene, on the ray parallel to w
+            y = p + w * dr.opaque(mi.Float, far_distance(scene))   # (opaque: bbox changes)
         to_p = p - y
         dist_p = dr.norm(to_p)
-        d = to_p / dist_p
+        d = -w if directional else to_p / dist_p
 
         # the edge point must be lit (first surface seen from the light)
         shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
@@ -111,8 +128,8 @@ class DeltaShadow(BoundaryEstimator):
         # the shadow curve's image: tangent, normal and length per unit s
         def shadow_point(sv):
             pv = dr.lerp(q0, q1, sv)
-            lam = dr.dot(n_r, x_s - y) / dr.dot(n_r, pv - y)
-            return y + (pv - y) * lam
+            dv = d if directional else pv - y
+            return pv + dv * (dr.dot(n_r, x_s - pv) / dr.dot(n_r, dv))
 
         sa, sb = dr.clip(s - TANGENT_STEP, 0, 1), dr.clip(s + TANGENT_STEP, 0, 1)
         du = (camera.project(shadow_point(sb))[0] - camera.project(shadow_point(sa))[0]) / (sb - sa)
@@ -138,9 +155,12 @@ class DeltaShadow(BoundaryEstimator):
     def splat(self, ctx: BoundaryContext, smp: Samples) -> mi.TensorXf:
         """The shadow point moves with the light, the edge and the receiver:
         its film position re-computed with AD gives the normal velocity."""
-        y_att = light_position(smp.light, smp.n)
         p_att = ctx.edges.point(smp.idx, smp.s)
-        ray_att = mi.Ray3f(y_att, dr.normalize(p_att - y_att))
+        if is_directional(smp.light):
+            ray_att = mi.Ray3f(p_att, -light_direction(smp.light, smp.n))
+        else:
+            y_att = light_position(smp.light, smp.n)
+            ray_att = mi.Ray3f(y_att, dr.normalize(p_att - y_att))
         # a static receiver keeps its plane; the attached ray slides on it
         lam = dr.dot(smp.n_r, smp.x_s - ray_att.o) / dr.dot(smp.n_r, ray_att.d)
         x_att = dr.select(ctx.motion.shape_moves(smp.pi_s.shape),
