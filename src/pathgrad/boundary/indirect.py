@@ -11,7 +11,10 @@ and the incident radiance :math:`L_i` jumps across every direction that
 grazes an edge which, seen from :math:`x_k`, is a silhouette (or an open
 edge): on one side the edge's own face, on the other whatever lies behind,
 each carrying everything the rest of the path gathers (emission, direct and
-indirect light). Reynolds' theorem on the sphere (Li et al., *Differentiable
+indirect light). It also jumps across the *creases* whose two faces both
+turn towards :math:`x_k`: emitted light is the same on both faces (the
+first-vertex shadow term can ignore them), but the light two differently
+oriented flat faces reflect is not. Reynolds' theorem on the sphere (Li et al., *Differentiable
 Monte Carlo Ray Tracing through Edge Sampling*, SIGGRAPH Asia 2018, §5.2:
 the secondary term at every vertex) gives the pixel derivative
 
@@ -53,7 +56,7 @@ samples, as their throughput is smaller). At the chosen vertex one
 candidate edge (every edge between non-coplanar faces, or open) is drawn in
 proportion to its importance -- its angular length seen from
 :math:`x_k` times the BSDF towards its middle plus a defensive share of
-the BSDF's scale, zero unless it is a silhouette seen from :math:`x_k`,
+the BSDF's scale, zero unless it is a silhouette or a front-facing crease seen from :math:`x_k`,
 not one of :math:`x_k`'s own face's edges, and moves relative to
 :math:`x_k` -- exactly among up to :data:`EXACT_MAX` candidates, else
 resampled from :data:`RIS_PROPOSALS` drawn by length; a point uniform on
@@ -70,15 +73,7 @@ a perfect mirror: its image is a discontinuity of the specular chain,
 which needs manifold walks); shading terminators and the shading-normal
 horizon seen from a vertex (as at the first vertex, only the camera's
 terminator is sampled); analytic shapes' outlines seen from a vertex.
-**Known bias (open).** Where the occluder's face carries *reflected* light
-of its own (a lit occluder seen in a floor), the term is too large: on a
-sky-lit icosphere seen from a diffuse floor the full gradient is 35% off
-finite differences (noise 3%), against 6% without this term, and Mitsuba's
-``prb_projective`` (unguided) is 47% off there too; on a lit occluder seen
-in a rough conductor floor it is 7% off in reverse mode (noise 2.5%), where
-leaving the term out is 93% off. Cases whose face side is dark (indirect
-shadows, the closed room, emitting occluders) match finite differences.
-See docs/limits.md. Weak cases: many candidate edges with only a few silhouettes from each
+Weak cases: many candidate edges with only a few silhouettes from each
 vertex (the 16 length proposals then miss them often); edges close to a
 vertex (the importance grows as 1/r).
 """
@@ -171,7 +166,7 @@ class IndirectVisibility(BoundaryEstimator):
         pi_v = scene.ray_intersect_preliminary(ray_v, coherent=False, active=active)
         seen = sil.unoccluded(pi_v, dr.norm(ray_v(pi_v.t) - x), r,
                               sil.own_face(pi_v, shape, g(edges.f0), g(edges.f1)))
-        active &= sil.is_fold(g(edges.open), s0, s1) & seen & (J > 0) & dr.isfinite(J)
+        active &= jumps_seen_from(g(edges.open), s0, s1) & seen & (J > 0) & dr.isfinite(J)
         f = bsdf.eval(mi.BSDFContext(), si, si.to_local(ω), active)
         weight = walk.β * cam_w * f * J / dr.maximum(pmf, 1e-30)
         return Samples(pos=pos, ray_att=ray_att, ray_in=walk.ray, pi_x=walk.pi, si=si,
@@ -303,9 +298,20 @@ def walk_to_vertex(scene: mi.Scene, sampler: mi.Sampler, ray: mi.Ray3f, last: mi
     return Walk(si=si, pi=pi, ray=ray, depth=depth, β=β, active=stopped & si.is_valid())
 
 
+def jumps_seen_from(is_open, s0, s1) -> mi.Bool:
+    """Edges across which the radiance seen from a point can jump: the
+    silhouettes (and open edges), and the creases whose two faces both turn
+    towards the point. Emitted light is the same on both faces of a crease,
+    but *reflected* light is not (two flat faces of a lit occluder differ in
+    brightness): leaving the creases out was measured 35% off finite
+    differences on a sky-lit icosphere seen from a floor."""
+    return sil.is_fold(is_open, s0, s1) | ((s0 > 0) & (s1 > 0))
+
+
 def edge_importance(c: Samples, j, si, bsdf, f_scale, x_moves, active) -> mi.Float:
-    """Importance of candidate ``j`` at the vertex ``si``: zero unless it
-    is a silhouette (or open) seen from x, not an edge of x's face, and
+    """Importance of candidate ``j`` at the vertex ``si``: zero unless the
+    radiance can jump across it seen from x (:func:`jumps_seen_from`), it is
+    not an edge of x's face, and
     moves relative to x; else its angular length seen from x times the
     BSDF's luminance towards its middle plus ``DEFENSIVE`` times
     ``f_scale``."""
@@ -322,7 +328,7 @@ def edge_importance(c: Samples, j, si, bsdf, f_scale, x_moves, active) -> mi.Flo
     f = bsdf.eval(mi.BSDFContext(), si, si.to_local(d * dr.rsqrt(dist2)), active)
     w = angular * (mi.luminance(f) + DEFENSIVE * f_scale)
     own = (si.shape == shape) & ((si.prim_index == f0) | (si.prim_index == f1))
-    ok = sil.is_fold(is_open, s0, s1) & (moves | x_moves) & ~own & dr.isfinite(w)
+    ok = jumps_seen_from(is_open, s0, s1) & (moves | x_moves) & ~own & dr.isfinite(w)
     return dr.select(active & ok, w, 0.0)
 
 
