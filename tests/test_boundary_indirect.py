@@ -40,3 +40,16 @@ def test_occluder_in_a_closed_room_at_depth_4():
     """A closed diffuse room lit only by light reflected off its ceiling
     (max_depth 4): the occluder over the camera shades the floor in view."""
     check("box", 0.003, res=12, spp=2048, spp_fd=65536)
+
+
+def test_smooth_uv_sphere_deformed_under_bounced_light():
+    """Another mesh kind and motion: a smooth-shaded UV sphere (12 x 24,
+    about 790 candidate edges: the resampled edge choice) that *grows* (each vertex
+    moves away from the centre, a deformation) in the bounced-light scene."""
+    import mitsuba as mi
+    import numpy as np
+    scene = indirect_scene("bounce", res=12, smooth_occluder=True)
+    v = np.array(mi.traverse(scene)["occ.vertex_positions"]).reshape(-1, 3)
+    radial = (v - np.array([1.1, 1.2, 0.0])).ravel()
+    check_term(scene, "occ.vertex_positions", radial, 0.01, {"indirect": False}, spp=512,
+               spp_fd=32768, boundary_spp=512)

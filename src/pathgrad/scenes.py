@@ -234,7 +234,8 @@ def _quad(name, corners, **kw):
                                    smooth=False, **kw)
 
 
-def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None = None):
+def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None = None,
+                   smooth_occluder: bool = False):
     """Scenes where a moving occluder (flat icosphere, key ``occ``) is seen
     only *after a bounce*: its effect on the image is a discontinuity seen
     from a path vertex, not from the camera or from the first vertex towards
@@ -246,6 +247,8 @@ def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None
       a diffuse ceiling; the floor gets only the light the ceiling reflects,
       and the occluder between them casts a soft indirect shadow on the
       floor patch the camera sees (max_depth 3).
+      ``smooth_occluder``: a smooth-shaded UV sphere (12 x 24) instead of
+      the flat level-1 icosphere.
     - ``'glossy'``: a rough conductor floor (GGX, α = 0.15) reflects the
       lit occluder, which the camera does not see directly, over a black
       background (max_depth 3).
@@ -264,8 +267,12 @@ def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None
         d["light"] = _quad("light", [[-0.4, 2, -0.4], [-0.4, 2, 0.4], [0.4, 2, 0.4], [0.4, 2, -0.4]],
                            bsdf=diffuse(0.0),
                            emitter={"type": "area", "radiance": {"type": "rgb", "value": 40}})
-        d["occ"] = shapes.icosphere(1, 0.4, name="occ", center=(1.1, 1.2, 0.0), smooth=False,
-                                    bsdf=diffuse(0.5))
+        if smooth_occluder:
+            d["occ"] = shapes.uv_sphere(12, 24, 0.4, center=(1.1, 1.2, 0.0), name="occ",
+                                        smooth=True, bsdf=diffuse(0.5))
+        else:
+            d["occ"] = shapes.icosphere(1, 0.4, name="occ", center=(1.1, 1.2, 0.0), smooth=False,
+                                        bsdf=diffuse(0.5))
         eye, target, up, fov = [1.8, 0.7, 0.01], [1.8, 0, 0], [0, 0, -1], 70
     elif kind == "glossy":
         depth = 3
