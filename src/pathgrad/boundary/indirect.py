@@ -90,6 +90,7 @@ from . import silhouette as sil
 from .camera import film_region
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 from .motion import surface_point
+from .shadow import film_sample_count
 
 #: probability that the walk stops at a vertex with a non-delta BSDF
 STOP_PROB = 0.5
@@ -117,7 +118,7 @@ class IndirectVisibility(BoundaryEstimator):
     static_edges = True
 
     def sample_count(self, ctx: BoundaryContext, spp: float) -> int:
-        return max(int(round(spp * int(dr.prod(sampled_size(ctx.film))))), 1)
+        return film_sample_count(ctx, spp)
 
     def prepare(self, ctx: BoundaryContext) -> list:
         """One task: the candidate edges. None without moving meshes, or

@@ -52,8 +52,10 @@ TANGENT_STEP = 1e-3
 
 def far_distance(scene: mi.Scene) -> float:
     """A distance from which rays towards any point of the scene start
-    outside it: twice its bounding sphere's diameter."""
-    return 4.0 * float(scene.bbox().bounding_sphere().radius) + 1.0
+    outside it: twice its bounding sphere's diameter (relative, so that a
+    scene 1e-3 units across keeps its precision; 1 for an empty scene)."""
+    r = float(scene.bbox().bounding_sphere().radius)
+    return 4.0 * r if r > 0 else 1.0
 
 
 class DeltaShadow(BoundaryEstimator):
