@@ -44,11 +44,11 @@ reflected by the surfaces on either side); at every deeper vertex this
 module takes the whole jump of :math:`L_i`. Hard shadows of delta lights
 are jumps on a receiver, not silhouettes: seen by the camera they are
 :mod:`pathgrad.boundary.shadow_delta`'s; seen from a path vertex (a point
-light's shadow in a glossy floor) they are **not covered yet**.
+light's shadow in a glossy floor) :mod:`pathgrad.boundary.indirect_delta`'s.
 
 **Estimator.** ``indirect_spp`` film samples per pixel, stratified over the
 film. Each walks a camera path by BSDF sampling and stops at a vertex: with
-probability :data:`STOP_PROB` at each vertex with a non-delta BSDF, surely
+probability :data:`~pathgrad.boundary.vertices.STOP_PROB` at each vertex with a non-delta BSDF, surely
 at the deepest one that can still see light (depth ``max_depth - 2``); so
 every such vertex is chosen with a known positive probability (unbiased for
 any ``max_depth``, -1 included; deeper vertices get geometrically fewer
@@ -84,16 +84,13 @@ import drjit as dr
 import mitsuba as mi
 
 from .. import interior
-from ..film import film_rays, sampled_size, splat_film_samples
 from ..sampling import DiscreteDistribution
 from . import silhouette as sil
-from .camera import film_region
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
 from .motion import surface_point
 from .shadow import film_sample_count
+from .vertices import film_vertices, splat_at_film
 
-#: probability that the walk stops at a vertex with a non-delta BSDF
-STOP_PROB = 0.5
 #: candidates weighed exactly at every vertex up to this many (a level-1
 #: icosphere has 120 edges: few of them are silhouettes from any one vertex,
 #: and length proposals find those rarely)
@@ -135,11 +132,8 @@ class IndirectVisibility(BoundaryEstimator):
         silhouette, a visible point on it."""
         scene, edges = ctx.scene, ctx.edges
         sampler = ctx.sampler(self.name, n)
-        with dr.resume_grad(when=ctx.motion.camera):   # attached for the splat
-            ray_att, cam_w, pos = film_rays(ctx.sensor, sampler, n)
-        ray0 = mi.Ray3f(dr.detach(ray_att))
-        last = dr.opaque(mi.UInt32, min(ctx.max_depth - 2, 0xFFFFFFF))
-        walk = walk_to_vertex(scene, sampler, ray0, last)
+        fv = film_vertices(ctx, sampler, n, ctx.max_depth - 2)
+        walk = fv.walk
         si, active = walk.si, walk.active
         x_moves = ctx.motion.shape_moves(si.shape)
 
@@ -169,8 +163,8 @@ class IndirectVisibility(BoundaryEstimator):
                               sil.own_face(pi_v, shape, g(edges.f0), g(edges.f1)))
         active &= jumps_seen_from(g(edges.open), s0, s1) & seen & (J > 0) & dr.isfinite(J)
         f = bsdf.eval(mi.BSDFContext(), si, si.to_local(ω), active)
-        weight = walk.β * cam_w * f * J / dr.maximum(pmf, 1e-30)
-        return Samples(pos=pos, ray_att=ray_att, ray_in=walk.ray, pi_x=walk.pi, si=si,
+        weight = walk.β * fv.cam_w * f * J / dr.maximum(pmf, 1e-30)
+        return Samples(pos=fv.pos, ray_att=fv.ray_att, ray_in=walk.ray, pi_x=walk.pi, si=si,
                        depth=walk.depth, idx=idx, s=s, p=p, r=r, ω=ω, n_ω=n_ω, s0=s0, s1=s1,
                        shape=shape, weight=weight, active=active, sampler=sampler, n=n)
 
@@ -231,9 +225,7 @@ class IndirectVisibility(BoundaryEstimator):
 
         ΔL = smp.L_m * velocity(smp.y_m, smp.fin_m) - smp.L_p * velocity(smp.y_p, smp.fin_p)
         contrib = dr.select(smp.active, smp.weight * ΔL, 0.0)
-        P = int(dr.prod(sampled_size(ctx.film)))    # 1 / density of the film positions
-        return splat_film_samples(ctx.film, film_region(ctx.sensor), smp.pos, contrib * P,
-                                  0.0, smp.n)
+        return splat_at_film(ctx, smp.pos, contrib, smp.n)
 
 
 def candidate_edges(edges) -> Samples | None:
@@ -254,49 +246,6 @@ def candidate_edges(edges) -> Samples | None:
                    n0=g(edges.n0), n1=g(edges.n1), open=g(edges.open), moves=g(edges.moves),
                    f0=g(edges.f0), f1=g(edges.f1),
                    shape=dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh)))
-
-
-class Walk(Samples):
-    """The vertex a walk stopped at: ``si``, its preliminary hit ``pi``,
-    the (detached) ray that found it ``ray``, its ``depth``, the throughput
-    ``β`` divided by the probability of stopping there, and ``active``."""
-
-
-@dr.syntax
-def walk_to_vertex(scene: mi.Scene, sampler: mi.Sampler, ray: mi.Ray3f, last: mi.UInt32) -> Walk:
-    """Walk camera paths by BSDF sampling (detached) and stop at one vertex
-    each: with probability ``STOP_PROB`` at a vertex with a non-delta BSDF,
-    surely at depth ``last``; delta vertices are walked through."""
-    ctx = mi.BSDFContext()
-    ray = mi.Ray3f(ray)
-    depth = mi.UInt32(0)
-    β = mi.Spectrum(1)
-    walking = mi.Bool(True)
-    stopped = mi.Bool(False)
-    pi = scene.ray_intersect_preliminary(ray, coherent=True)
-    while dr.hint(walking, label="pathgrad indirect walk"):
-        si = pi.compute_surface_interaction(ray, mi.RayFlags.All)
-        bsdf = si.bsdf(ray)
-        alive = si.is_valid()
-        smooth = mi.has_flag(bsdf.flags(), mi.BSDFFlags.Smooth)
-        at_last = depth >= last
-        p_stop = dr.select(smooth, dr.select(at_last, 1.0, STOP_PROB), 0.0)
-        ξ = sampler.next_1d()
-        stop = alive & (ξ < p_stop)
-        β = dr.select(stop, β / p_stop, β)
-        go = alive & ~stop & ~at_last
-        bs, bsdf_w = bsdf.sample(ctx, si, sampler.next_1d(), sampler.next_2d(), go)
-        β = dr.select(go, β * bsdf_w / (1 - p_stop), β)
-        go &= dr.any(bsdf_w != 0)
-        ray_next = si.spawn_ray(si.to_world(bs.wo))
-        pi_next = scene.ray_intersect_preliminary(ray_next, coherent=False, active=go)
-        ray = dr.select(go, ray_next, ray)
-        pi = dr.select(go, pi_next, pi)
-        depth = dr.select(go, depth + 1, depth)
-        stopped |= stop
-        walking = go
-    si = pi.compute_surface_interaction(ray, mi.RayFlags.All, stopped)
-    return Walk(si=si, pi=pi, ray=ray, depth=depth, β=β, active=stopped & si.is_valid())
 
 
 def jumps_seen_from(is_open, s0, s1) -> mi.Bool:
