@@ -1,7 +1,8 @@
 """Benchmark: pathgrad's indirect-visibility boundary term (silhouettes seen
 from path vertices) against Mitsuba's ``prb_projective`` with its default
 (guided) settings and with ``guiding='none'``, on the scenes of
-``tests/test_boundary_indirect.py`` (48x48 by default).
+``tests/test_boundary_indirect.py`` and ``tests/test_boundary_indirect_delta.py``
+(48x48 by default).
 
 In the same process: every integrator at equal spp, and pathgrad at the
 largest power-of-two spp whose time stays within each Mitsuba setting's time
@@ -26,10 +27,20 @@ from pathgrad.scenes import indirect_scene  # noqa: E402
 from harness import compare, parse_args  # noqa: E402
 
 
+#: (kind, light, FD step): the silhouette scenes, then the delta-light
+#: shadows seen after a bounce (``tests/test_boundary_indirect_delta.py``)
+CASES = (("bounce", None, 0.01), ("box", None, 0.003), ("glossy", None, 0.004),
+         ("glossy_point", "point", 0.01), ("box", "point", 0.003))
+
+
 def cases(res):
-    return [(f"{kind} (depth {indirect_scene(kind, res=8).integrator().max_depth})",
-             indirect_scene(kind, res=res), "occ.vertex_positions", eps, [1, 0, 0.5])
-            for kind, eps in (("bounce", 0.01), ("box", 0.003), ("glossy", 0.004))]
+    out = []
+    for kind, light, eps in CASES:
+        depth = indirect_scene(kind, res=8, light=light).integrator().max_depth
+        name = f"{kind}{'' if light is None or kind != 'box' else ' ' + light} (depth {depth})"
+        out.append((name, indirect_scene(kind, res=res, light=light), "occ.vertex_positions",
+                    eps, [1, 0, 0.5]))
+    return out
 
 
 def main(argv=None):

@@ -160,7 +160,7 @@ def make_integrator(max_depth: int = 6, rr_depth: int = 5, boundary: bool = True
     terms' time, as a share of the interior term's, see :mod:`pathgrad.budgets`).
     ``budgets``: per-estimator sample budgets (``primary_spp``,
     ``analytic_spp``, ``shadow_spp``, ``analytic_shadow_spp``,
-    ``shadow_delta_spp``, ``terminator_spp``, ``indirect_spp``; samples per pixel, 0:
+    ``shadow_delta_spp``, ``terminator_spp``, ``indirect_spp``, ``indirect_delta_spp``; samples per pixel, 0:
     ``boundary_spp``)."""
     ensure_variant()
     _check_budget_names(budgets)
@@ -359,16 +359,17 @@ def render(scene: mi.Scene | str | Mapping,
         Include the view-side shading terminators of smooth-shaded meshes in
         the boundary term (default True).
     indirect : bool, optional
-        Include silhouettes seen from the vertices of camera paths
-        (indirect shadows, reflections in glossy surfaces, interreflection)
-        in the boundary term (default True; needs ``max_depth`` >= 3).
+        Include silhouettes and delta lights' shadow curves seen from the
+        vertices of camera paths (indirect shadows, reflections in glossy
+        surfaces, interreflection) in the boundary term (default True;
+        needs ``max_depth`` >= 3).
     memory_budget_mb : float, optional
         Memory the render may use, in MB (default: half of the machine's
         memory). Larger renders run in passes with different seeds,
         accumulated, in primal, forward and reverse mode.
     integrator : mi.Integrator, optional
         A ``pathgrad`` integrator to use instead (e.g. from :func:`make_integrator`).
-    primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp, indirect_spp : float, optional
+    primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp, indirect_spp, indirect_delta_spp : float, optional
         The sample budget of one boundary estimator (samples per film pixel;
         default ``boundary_spp``); see :mod:`pathgrad.integrator`.
 

@@ -51,7 +51,7 @@ import numpy as np
 #: measured alone and take their closest kin's value.
 RELATIVE_COST = {"primary": 0.7, "analytic": 0.7, "shadow": 2.3, "analytic_shadow": 2.3,
                  "shadow_delta": 0.3, "terminator": 1.0,
-                 "indirect": 4.0}
+                 "indirect": 4.0, "indirect_delta": 1.5}
 #: the boundary terms together take at most this share of the interior's time
 #: (default of the integrator's ``boundary_time_share``)
 MAX_TIME_SHARE = 0.5

@@ -30,18 +30,21 @@ indirect : bool, default true
     Within the boundary term, include silhouettes seen from the vertices of
     camera paths, with the radiance behind them traced to the end of the
     path (indirect shadows, occluders seen in glossy reflections, objects
-    inside closed rooms; see :mod:`pathgrad.boundary.indirect`). Needs
-    ``max_depth`` >= 3.
+    inside closed rooms; see :mod:`pathgrad.boundary.indirect`), and the
+    hard shadows of point, spot and directional lights seen from those
+    vertices (a shadow seen in a glossy floor; see
+    :mod:`pathgrad.boundary.indirect_delta`). Needs ``max_depth`` >= 3.
 boundary_spp : float, default 0
     Boundary samples per pixel of the film, for every boundary estimator
     without a budget of its own. 0 means: the default budget, the
     cost-optimal split of samples between the interior and each boundary
     term from a pilot estimate of their variances (see :mod:`pathgrad.budgets`).
-primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp, indirect_spp : float, default 0
+primary_spp, analytic_spp, shadow_spp, analytic_shadow_spp, shadow_delta_spp, terminator_spp, indirect_spp, indirect_delta_spp : float, default 0
     The budget of one boundary estimator (silhouettes seen by the camera,
     outlines of analytic shapes seen by the camera, area-light and
     environment shadows, analytic shapes' shadows, point-light shadows,
-    shading terminators seen by the camera), in samples
+    shading terminators seen by the camera, silhouettes and delta-light
+    shadows seen from path vertices), in samples
     per film pixel; 0 means ``boundary_spp``. The primary, analytic and
     point-light estimators spread their samples over the discontinuities in
     view (the total is this times the number of pixels); the area-light and
@@ -72,8 +75,8 @@ import numpy as np
 from . import budgets as budget_rule
 from . import checks, interior, passes, poses
 from . import film as film_ops
-from .boundary import (analytic, analytic_shadow, indirect, primary, shadow, shadow_delta,
-                       terminator)
+from .boundary import (analytic, analytic_shadow, indirect, indirect_delta, primary, shadow,
+                       shadow_delta, terminator)
 from .boundary.edges import EdgeArrays
 from .boundary.estimator import BoundaryContext
 from .boundary.motion import Motion, camera_moves
@@ -86,7 +89,7 @@ NAME = "pathgrad"
 BOUNDARY_ESTIMATORS = (primary.PrimaryVisibility(), analytic.AnalyticOutlines(),
                        shadow.AreaShadow(), analytic_shadow.AnalyticShadow(),
                        shadow_delta.DeltaShadow(), terminator.ViewTerminator(),
-                       indirect.IndirectVisibility())
+                       indirect.IndirectVisibility(), indirect_delta.IndirectDeltaShadow())
 
 #: peak bytes per camera-sample lane of the interior term, by mode, and per
 #: boundary sample. Measured (LLVM, docs/performance.md "Memory"): the

@@ -234,8 +234,29 @@ def _quad(name, corners, **kw):
                                    smooth=False, **kw)
 
 
+def _delta_light(kind: str, position, target, intensity: float) -> dict:
+    """A point light at ``position``, or a spot light there aimed at
+    ``target`` (30° cutoff), or a directional light shining from
+    ``position`` towards ``target`` with the irradiance the point light
+    gives at ``target``."""
+    import numpy as np
+    T = mi.ScalarTransform4f
+    if kind == "point":
+        return {"type": "point", "position": list(position),
+                "intensity": {"type": "rgb", "value": intensity}}
+    if kind == "spot":
+        return {"type": "spot", "cutoff_angle": 30.0, "beam_width": 20.0,
+                "to_world": T().look_at(origin=list(position), target=list(target), up=[0, 1, 0]),
+                "intensity": {"type": "rgb", "value": intensity}}
+    if kind == "directional":
+        r2 = float(np.sum((np.array(position) - np.array(target)) ** 2))
+        return {"type": "directional", "irradiance": {"type": "rgb", "value": intensity / r2},
+                "to_world": T().look_at(origin=list(position), target=list(target), up=[0, 1, 0])}
+    raise ValueError(f"light must be 'point', 'spot' or 'directional', got {kind!r}")
+
+
 def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None = None,
-                   smooth_occluder: bool = False):
+                   smooth_occluder: bool = False, light: str | None = None):
     """Scenes where a moving occluder (flat icosphere, key ``occ``) is seen
     only *after a bounce*: its effect on the image is a discontinuity seen
     from a path vertex, not from the camera or from the first vertex towards
@@ -253,7 +274,18 @@ def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None
       lit occluder, which the camera does not see directly, over a black
       background (max_depth 3).
     - ``'box'``: the occluder inside a closed diffuse room lit by a ceiling
-      light, seen from inside (max_depth 4): every term at once.
+      light, seen from inside (max_depth 4): every term at once. With
+      ``light='point'``, a point light at the panel's place instead (its
+      hard shadows seen directly, after bounces, and the occluder seen from
+      path vertices).
+    - ``'glossy_point'``: a point light casts the occluder's hard shadow on
+      a diffuse wall that the camera sees only in a rough conductor floor
+      (GGX, α = 0.2), over a black background (max_depth 3); the occluder
+      is out of view, directly and in the floor. ``light``: ``'point'``
+      (key ``light.position``), ``'spot'`` (aimed at the occluder, key
+      ``light.to_world``) or ``'directional'`` (along the same line, key
+      ``light.to_world``). ``smooth_occluder``: a smooth-shaded UV sphere
+      (12 x 24) instead of the flat level-1 icosphere.
     """
     T = mi.ScalarTransform4f
     film = {"type": "hdrfilm", "width": res, "height": res, "rfilter": {"type": "box"},
@@ -298,14 +330,31 @@ def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None
         # a panel under the ceiling that shines up: every surface in view is
         # lit only by light the ceiling (and the rest) reflected; the
         # occluder, over the camera and out of view, casts an indirect shadow
-        d["light"] = _quad("light", [[-0.3, 1.5, -0.3], [-0.3, 1.5, 0.3], [0.3, 1.5, 0.3],
-                                     [0.3, 1.5, -0.3]], bsdf=diffuse(0.0),
-                           emitter={"type": "area", "radiance": {"type": "rgb", "value": 30}})
+        if light is None:
+            d["light"] = _quad("light", [[-0.3, 1.5, -0.3], [-0.3, 1.5, 0.3], [0.3, 1.5, 0.3],
+                                         [0.3, 1.5, -0.3]], bsdf=diffuse(0.0),
+                               emitter={"type": "area", "radiance": {"type": "rgb", "value": 30}})
+        else:
+            d["light"] = _delta_light(light, [0.0, 1.5, 0.0], [0.0, 1.1, 0.55], 3.0)
         d["occ"] = shapes.icosphere(1, 0.2, name="occ", center=(0.0, 1.1, 0.55), smooth=False,
                                     bsdf=diffuse(0.6))
         eye, target, up, fov = [0, 0.8, 0.9], [0, 0, -0.3], [0, 1, 0], 75
+    elif kind == "glossy_point":
+        depth = 3
+        d["floor"] = shapes.grid(4, 8.0, name="floor", smooth=False, bsdf={
+            "type": "roughconductor", "distribution": "ggx", "alpha": 0.2})
+        d["wall"] = _quad("wall", [[-3, 0.45, -2], [3, 0.45, -2], [3, 3, -2], [-3, 3, -2]],
+                          bsdf=diffuse(0.8))
+        if smooth_occluder:
+            d["occ"] = shapes.uv_sphere(12, 24, 0.2, center=(0.0, 1.4, 0.1), name="occ",
+                                        smooth=True, bsdf=diffuse(0.5))
+        else:
+            d["occ"] = shapes.icosphere(1, 0.2, name="occ", center=(0.0, 1.4, 0.1),
+                                        smooth=False, bsdf=diffuse(0.5))
+        d["light"] = _delta_light(light or "point", [0.0, 1.6, 1.5], [0.0, 1.4, 0.1], 20.0)
+        eye, target, up, fov = [0, 0.5, 0.5], [0, 0, -0.8], [0, 1, 0], 35
     else:
-        raise ValueError(f"kind must be 'bounce', 'glossy' or 'box', got {kind!r}")
+        raise ValueError(f"kind must be 'bounce', 'glossy', 'box' or 'glossy_point', got {kind!r}")
     d["integrator"] = {"type": "pathgrad", "max_depth": depth if max_depth is None else max_depth}
     d["sensor"] = {"type": "perspective", "fov": fov, "film": film,
                    "to_world": T().look_at(origin=eye, target=target, up=up),

@@ -64,7 +64,7 @@ from .motion import Motion
 SEED_STREAMS = {"primary": 0x5BD1E995, "shadow": 0x2C1B3C6D, "shadow_delta": 0x68E31DA4,
                 "shadow_edges": 0x7F4A7C15, "terminator": 0x1B873593,
                 "analytic": 0x3C6EF372, "analytic_shadow": 0x510E527F,
-                "indirect": 0x6A09E667}
+                "indirect": 0x6A09E667, "indirect_delta": 0xBB67AE85}
 
 
 class Samples(types.SimpleNamespace):

@@ -26,7 +26,10 @@ receiver plane, so moving occluders, receivers and lights are covered.
 :math:`L^\pm` are full path-traced estimates on the two sides, sharing
 random numbers. This is the construction of Li et al. 2018 applied to the
 shadow curve rather than the silhouette. Shadow curves seen after a bounce
-(a point light's shadow seen in a glossy floor) are not covered yet.
+(a point light's shadow seen in a glossy floor) are
+:mod:`pathgrad.boundary.indirect_delta`'s, which shares
+:func:`light_silhouettes`, :func:`shadow_points` and
+:func:`shadow_point_attached` with this module.
 """
 
 from __future__ import annotations
@@ -78,47 +81,12 @@ class DeltaShadow(BoundaryEstimator):
         shadow point behind each on the first surface, its film position and
         the density per pixel of the shadow curve's image."""
         li, light = task
-        edges, camera, scene = ctx.edges, ctx.camera, ctx.scene
-        directional = is_directional(light)
-        p0, p1 = dr.detach(edges.p0), dr.detach(edges.p1)
-        if directional:
-            w = light_direction(light, 1)     # towards the light; width 1
-            s0, s1 = dr.dot(edges.n0, w), dr.dot(edges.n1, w)
-        else:
-            y = light_position(light, 1)       # width 1: broadcast, stays on the device
-            s0, s1 = sil.side_signs(edges.n0, edges.n1, p0, y)
-        fold = sil.is_fold(edges.open, s0, s1)
-        # An edge of a static mesh moves its shadow only if the light or the
-        # receiver moves: those get a small (defensive) share unless the
-        # light itself moves.
-        importance = dr.select(edges.moves | ctx.motion.light_moves(light), 1.0, STATIC_SHARE)
-        distr = DiscreteDistribution(dr.select(fold, dr.norm(p1 - p0) * importance, 0.0))
-
+        camera, scene = ctx.camera, ctx.scene
         sampler, strata = ctx.stratified(self.name, n, li)
-        idx, s = distr.sample_reuse(strata)
-        s = dr.clip(s, 0.0, 1.0)
-        g = lambda a: dr.gather(type(a), a, idx)  # noqa: E731
-        q0, q1 = g(p0), g(p1)
-        pmf = distr.eval_pmf_normalized(idx)
-        p = dr.lerp(q0, q1, s)
-        if directional:   # a point beyond the scene, on the ray parallel to w
-            y = p + w * dr.opaque(mi.Float, far_distance(scene))   # (opaque: bbox changes)
-        to_p = p - y
-        dist_p = dr.norm(to_p)
-        d = -w if directional else to_p / dist_p
-
-        # the edge point must be lit (first surface seen from the light)
-        shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
-        valid = pmf > 0              # false for every sample when no edge can shadow
-        pi_l = scene.ray_intersect_preliminary(mi.Ray3f(y, d), coherent=False, active=valid)
-        lit = valid & sil.unoccluded(pi_l, pi_l.t, dist_p, sil.own_face(pi_l, shape, g(edges.f0), g(edges.f1)))
-
-        # the shadow point behind it, on the first surface
-        ray_s = mi.Ray3f(p + d * (dist_p * 1e-4), d)
-        pi_s = scene.ray_intersect_preliminary(ray_s, coherent=False, active=lit)
-        si_s = pi_s.compute_surface_interaction(ray_s, mi.RayFlags.All, lit)
-        active = lit & si_s.is_valid()
-        x_s, n_r = si_s.p, si_s.n
+        sh = shadow_points(ctx, light, light_silhouettes(ctx, light), strata)
+        active, x_s, n_r, pi_s = sh.active, sh.x_s, sh.n_r, sh.pi_s
+        q0, q1, s, d, y = sh.q0, sh.q1, sh.s, sh.d, sh.y
+        directional = is_directional(light)
 
         # seen by the camera?
         u, z = camera.project(x_s)
@@ -138,9 +106,9 @@ class DeltaShadow(BoundaryEstimator):
         dl_ds = dr.norm(du)
         tangent = du / dl_ds
         normal = mi.Vector2f(-tangent.y, tangent.x)
-        pdf_len = pmf / dl_ds                     # per pixel of curve length
+        pdf_len = sh.pmf / dl_ds                  # per pixel of curve length
         active &= (dl_ds > 0) & dr.isfinite(pdf_len) & (pdf_len > 0)
-        return Samples(light=light, idx=idx, s=s, u=u, normal=normal, pdf_len=pdf_len,
+        return Samples(light=light, idx=sh.idx, s=s, u=u, normal=normal, pdf_len=pdf_len,
                        active=active, pi_s=pi_s, x_s=x_s, n_r=n_r, n=n, sampler=sampler)
 
     def radiance_difference(self, ctx: BoundaryContext, smp: Samples) -> None:
@@ -157,17 +125,85 @@ class DeltaShadow(BoundaryEstimator):
     def splat(self, ctx: BoundaryContext, smp: Samples) -> mi.TensorXf:
         """The shadow point moves with the light, the edge and the receiver:
         its film position re-computed with AD gives the normal velocity."""
-        p_att = ctx.edges.point(smp.idx, smp.s)
-        if is_directional(smp.light):
-            ray_att = mi.Ray3f(p_att, -light_direction(smp.light, smp.n))
-        else:
-            y_att = light_position(smp.light, smp.n)
-            ray_att = mi.Ray3f(y_att, dr.normalize(p_att - y_att))
-        # a static receiver keeps its plane; the attached ray slides on it
-        lam = dr.dot(smp.n_r, smp.x_s - ray_att.o) / dr.dot(smp.n_r, ray_att.d)
-        x_att = dr.select(ctx.motion.shape_moves(smp.pi_s.shape),
-                          surface_point(smp.pi_s, ray_att, smp.active), ray_att(lam))
+        x_att = shadow_point_attached(ctx, smp)
         u_att, _ = ctx.camera.project(x_att)
         V_n = dr.dot(u_att - dr.detach(u_att), smp.normal)
         scale = dr.select(smp.active, V_n / smp.pdf_len, 0.0)
         return splat_film_samples(ctx.film, ctx.camera.region, smp.u, smp.ΔL * scale, 0.0, smp.n)
+
+
+def light_silhouettes(ctx: BoundaryContext, light: mi.Emitter) -> DiscreteDistribution:
+    """The edges that are silhouettes seen from a delta light (detached),
+    weighed by length, edges of static meshes by ``STATIC_SHARE`` unless
+    the light moves (they shadow only moving receivers)."""
+    edges = ctx.edges
+    p0 = dr.detach(edges.p0)
+    if is_directional(light):
+        w = light_direction(light, 1)     # towards the light; width 1
+        s0, s1 = dr.dot(edges.n0, w), dr.dot(edges.n1, w)
+    else:
+        y = light_position(light, 1)       # width 1: broadcast, stays on the device
+        s0, s1 = sil.side_signs(edges.n0, edges.n1, p0, y)
+    fold = sil.is_fold(edges.open, s0, s1)
+    importance = dr.select(edges.moves | ctx.motion.light_moves(light), 1.0, STATIC_SHARE)
+    return DiscreteDistribution(dr.select(fold, dr.norm(dr.detach(edges.p1) - p0) * importance,
+                                          0.0))
+
+
+def shadow_points(ctx: BoundaryContext, light: mi.Emitter, distr: DiscreteDistribution,
+                  ξ: mi.Float, active=True) -> Samples:
+    """Points of hard-shadow curves in the scene (detached): an edge drawn
+    from ``distr`` and a point on it (both from ``ξ`` by inverse CDF), kept
+    where the light reaches it, and the first surface behind it seen from
+    the light. Returns the edge ``idx``, its endpoints ``q0``, ``q1`` and
+    probability ``pmf``, the edge parameter ``s`` (uniform), the light's
+    position ``y`` and the ray direction ``d`` (from the light, unit), the
+    shadow point ``x_s`` with its normal ``n_r`` and hit ``pi_s``, and
+    ``active``. A directional light's "position" is a point beyond the
+    scene on the ray parallel to its direction."""
+    edges, scene = ctx.edges, ctx.scene
+    directional = is_directional(light)
+    idx, s = distr.sample_reuse(ξ, active)
+    s = dr.clip(s, 0.0, 1.0)
+    g = lambda a: dr.gather(type(a), dr.detach(a), idx)  # noqa: E731
+    q0, q1 = g(edges.p0), g(edges.p1)
+    pmf = distr.eval_pmf_normalized(idx, active)
+    p = dr.lerp(q0, q1, s)
+    if directional:   # (opaque: the bounding box changes from render to render)
+        w = light_direction(light, 1)
+        y = p + w * dr.opaque(mi.Float, far_distance(scene))
+    else:
+        y = light_position(light, 1)
+    to_p = p - y
+    dist_p = dr.norm(to_p)
+    d = -w if directional else to_p / dist_p
+
+    # the edge point must be lit (first surface seen from the light)
+    shape = dr.gather(mi.ShapePtr, edges.shapes, g(edges.mesh))
+    valid = active & (pmf > 0)    # false for every sample when no edge can shadow
+    pi_l = scene.ray_intersect_preliminary(mi.Ray3f(y, d), coherent=False, active=valid)
+    lit = valid & sil.unoccluded(pi_l, pi_l.t, dist_p, sil.own_face(pi_l, shape, g(edges.f0), g(edges.f1)))
+
+    # the shadow point behind it, on the first surface
+    ray_s = mi.Ray3f(p + d * (dist_p * 1e-4), d)
+    pi_s = scene.ray_intersect_preliminary(ray_s, coherent=False, active=lit)
+    si_s = pi_s.compute_surface_interaction(ray_s, mi.RayFlags.All, lit)
+    return Samples(idx=idx, q0=q0, q1=q1, pmf=pmf, s=s, y=y, d=d, x_s=si_s.p, n_r=si_s.n,
+                   pi_s=pi_s, active=lit & si_s.is_valid())
+
+
+def shadow_point_attached(ctx: BoundaryContext, smp: Samples) -> mi.Point3f:
+    """The shadow point recomputed with AD: where the (attached) ray from
+    the light through the (attached) edge point meets the receiver. A
+    static receiver keeps its (detached) plane, on which the ray slides; a
+    moving one moves its point along the ray. ``smp``: ``light``, ``idx``,
+    ``s``, ``x_s``, ``n_r``, ``pi_s``, ``active``, ``n``."""
+    p_att = ctx.edges.point(smp.idx, smp.s)
+    if is_directional(smp.light):
+        ray_att = mi.Ray3f(p_att, -light_direction(smp.light, smp.n))
+    else:
+        y_att = light_position(smp.light, smp.n)
+        ray_att = mi.Ray3f(y_att, dr.normalize(p_att - y_att))
+    lam = dr.dot(smp.n_r, smp.x_s - ray_att.o) / dr.dot(smp.n_r, ray_att.d)
+    return dr.select(ctx.motion.shape_moves(smp.pi_s.shape),
+                     surface_point(smp.pi_s, ray_att, smp.active), ray_att(lam))
