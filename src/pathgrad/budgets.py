@@ -48,10 +48,13 @@ import numpy as np
 #: spp (the interior's per-sample cost falls at high spp): the high end is
 #: used, so that the time cap holds there. Primary 0.68, point-light
 #: shadows 0.27 (at 128 spp); the terminator and analytic estimators are not
-#: measured alone and take their closest kin's value.
+#: measured alone and take their closest kin's value. The path-vertex
+#: estimators (render + backward time added by the term, over the interior's
+#: alone; indirect scenes, depth 3-4, 32-96 px, 64-256 spp): indirect
+#: 1.7-1.8, indirect_delta 0.54-0.61.
 RELATIVE_COST = {"primary": 0.7, "analytic": 0.7, "shadow": 2.3, "analytic_shadow": 2.3,
                  "shadow_delta": 0.3, "terminator": 1.0,
-                 "indirect": 4.0, "indirect_delta": 1.5}
+                 "indirect": 1.8, "indirect_delta": 0.6}
 #: the boundary terms together take at most this share of the interior's time
 #: (default of the integrator's ``boundary_time_share``)
 MAX_TIME_SHARE = 0.5

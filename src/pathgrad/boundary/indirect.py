@@ -101,6 +101,15 @@ RIS_PROPOSALS = 16
 #: the edge importance: keeps every edge that can contribute drawable
 #: (an edge whose middle is below the horizon may still reach above it)
 DEFENSIVE = 0.1
+#: relative importance of a front-facing crease against a silhouette of the
+#: same angular length and BSDF value (see :func:`edge_importance`; any
+#: positive value is unbiased). Across a crease the radiance jumps between
+#: two faces of one object that see similar light, across a silhouette
+#: between an object and what lies behind it: measured on the three
+#: indirect test scenes (32 px, 64 spp, with STOP_PROB 0.8), 0.3 cut the
+#: variance by 1.3x (glossy floor, whose creases matter) to 1.8x (bounced
+#: light, whose unlit creases do not)
+CREASE_WEIGHT = 0.3
 #: angular offset of the rays past an edge that find what lies behind it (rad)
 SIDE_OFFSET_RAD = 1e-4
 #: the rays past an edge start this fraction of the distance before it
@@ -264,7 +273,7 @@ def edge_importance(c: Samples, j, si, bsdf, f_scale, x_moves, active) -> mi.Flo
     not an edge of x's face, and
     moves relative to x; else its angular length seen from x times the
     BSDF's luminance towards its middle plus ``DEFENSIVE`` times
-    ``f_scale``."""
+    ``f_scale``, times ``CREASE_WEIGHT`` for a crease."""
     x = si.p
     q0, q1, n0, n1, is_open, moves, f0, f1, shape = (
         dr.gather(type(a), a, j, active)
@@ -277,6 +286,8 @@ def edge_importance(c: Samples, j, si, bsdf, f_scale, x_moves, active) -> mi.Flo
     angular = dr.norm(e - d * (dr.dot(d, e) / dist2)) * dr.rsqrt(dist2)
     f = bsdf.eval(mi.BSDFContext(), si, si.to_local(d * dr.rsqrt(dist2)), active)
     w = angular * (mi.luminance(f) + DEFENSIVE * f_scale)
+    fold = sil.is_fold(is_open, s0, s1)
+    w *= dr.select(fold, 1.0, CREASE_WEIGHT)
     own = (si.shape == shape) & ((si.prim_index == f0) | (si.prim_index == f1))
     ok = jumps_seen_from(is_open, s0, s1) & (moves | x_moves) & ~own & dr.isfinite(w)
     return dr.select(active & ok, w, 0.0)
