@@ -73,9 +73,9 @@ import mitsuba as mi
 
 from . import silhouette as sil
 from .estimator import BoundaryContext, BoundaryEstimator, Samples
-from .motion import is_directional
 from .shadow import film_sample_count
-from .shadow_delta import light_silhouettes, shadow_point_attached, shadow_points
+from .shadow_delta import (light_silhouettes, shadow_point_attached, shadow_point_rate,
+                           shadow_points)
 from .vertices import film_vertices, splat_at_film
 
 #: angular offset of the rays to either side of the shadow curve (rad)
@@ -121,12 +121,7 @@ class IndirectDeltaShadow(BoundaryEstimator):
         active &= seen & not_own & (r > 0)
 
         # dℓ/ds: the curve point's motion along the receiver, seen from x
-        e = sh.q1 - sh.q0
-        if is_directional(light):   # parallel rays (y is only a far point on them)
-            t = mi.Float(1.0)
-        else:
-            t = dr.norm(x_s - sh.y) / dr.norm(dr.lerp(sh.q0, sh.q1, sh.s) - sh.y)
-        dxs = t * (e - sh.d * (dr.dot(sh.n_r, e) / dr.dot(sh.n_r, sh.d)))
+        dxs = shadow_point_rate(sh, light)
         dω = (dxs - ω * dr.dot(ω, dxs)) / r
         J = dr.norm(dω)
         n_ω = dr.cross(ω, dω / J)

