@@ -22,8 +22,9 @@ set_variant()
 from .api import (NothingAttachedWarning, ParameterError, gradient_images,  # noqa: E402
                   load_scene, make_integrator, parameters, render)
 from .gradcheck import GradcheckReport, gradcheck  # noqa: E402
+from .multiview import MultiViewProblem  # noqa: E402
 from . import shapes, scenes, imageio_utils, largesteps, poses  # noqa: E402,F401
 
 __all__ = ["render", "gradient_images", "gradcheck", "GradcheckReport", "load_scene", "parameters",
            "make_integrator", "set_variant", "check_variant", "VariantError",
-           "ParameterError", "NothingAttachedWarning", "shapes", "poses"]
+           "ParameterError", "NothingAttachedWarning", "MultiViewProblem", "shapes", "poses"]

@@ -7,12 +7,13 @@ integrator. Units: scene units (think metres); radiance in W/(m² sr).
 from __future__ import annotations
 
 import mitsuba as mi
+import numpy as np
 
 from . import shapes
 from .api import load_scene
 
 __all__ = ["diffuse", "object_scene", "floor_scene", "shadow_scene", "scaled_scene", "indirect_scene",
-           "camera_scene"]
+           "camera_scene", "multiview_scene", "view_directions", "sky"]
 
 
 def object_scene(shapes: dict, *, res: int = 32, rfilter: str = "box", sample_border=False,
@@ -359,4 +360,53 @@ def indirect_scene(kind: str = "bounce", *, res: int = 32, max_depth: int | None
     d["sensor"] = {"type": "perspective", "fov": fov, "film": film,
                    "to_world": T().look_at(origin=eye, target=target, up=up),
                    "sampler": {"type": "independent"}}
+    return load_scene(d)
+
+
+def view_directions(n: int) -> np.ndarray:
+    """``n`` unit directions spread over the sphere (a Fibonacci lattice,
+    |y| <= 0.85 so no view looks straight down), shape (n, 3)."""
+    k = np.arange(n) + 0.5
+    y = 0.85 * (1 - 2 * k / n)
+    phi = k * np.pi * (3 - 5 ** 0.5)
+    r = np.sqrt(1 - y ** 2)
+    return np.stack([r * np.cos(phi), y, r * np.sin(phi)], 1)
+
+
+def sky(h: int = 32, w: int = 64) -> np.ndarray:
+    """A lat-long sky (h, w, 3), bright overhead, dark below the horizon, with
+    a warm glow to one side: smooth, so it is cheap to sample, yet it shades
+    every surface orientation differently."""
+    v, u = (np.mgrid[0:h, 0:w] + 0.5) / np.array([h, w])[:, None, None]
+    up = np.cos(np.pi * v)                                   # +1 at the zenith
+    glow = np.exp(-((u - 0.3) ** 2) / 0.02) * np.clip(up + 0.3, 0, 1)
+    base = np.clip(0.15 + 0.85 * up, 0.04, None)
+    rgb = base[..., None] * np.array([0.75, 0.85, 1.0]) \
+        + 1.2 * glow[..., None] * np.array([1.0, 0.7, 0.4])
+    return rgb.astype(np.float32)
+
+
+def multiview_scene(vertices: np.ndarray, faces: np.ndarray, *, views: int = 24, res: int = 32,
+                    albedo=(0.8, 0.6, 0.4), distance: float = 3.4, fov: float = 38.0,
+                    max_depth: int = 2, smooth: bool = False) -> mi.Scene:
+    """A mesh (key ``shape``, diffuse BSDF with RGB ``albedo``: key
+    ``shape.bsdf.reflectance.value``) under the :func:`sky`, seen by
+    ``views`` perspective sensors (``res`` x ``res``, box filter) at
+    ``distance`` from the origin in the :func:`view_directions`, looking at
+    it. A module-level function of plain arguments, so that Ray workers can
+    build the scene themselves (``functools.partial(multiview_scene, v, f)``)."""
+    T = mi.ScalarTransform4f
+    d = {"type": "scene",
+         "integrator": {"type": "pathgrad", "max_depth": int(max_depth)},
+         "sky": {"type": "envmap", "bitmap": mi.Bitmap(sky())},
+         "shape": shapes.mesh_from_arrays("shape", vertices, faces, smooth=smooth,
+                                          bsdf=diffuse(*albedo))}
+    for i, w in enumerate(view_directions(views)):
+        d[f"view{i:02d}"] = {
+            "type": "perspective", "fov": fov,
+            "to_world": T().look_at(origin=(distance * w).tolist(), target=[0, 0, 0],
+                                    up=[0, 1, 0]),
+            "film": {"type": "hdrfilm", "width": res, "height": res,
+                     "rfilter": {"type": "box"}, "pixel_format": "rgb"},
+            "sampler": {"type": "independent"}}
     return load_scene(d)

@@ -78,15 +78,17 @@ class Camera:
         self.size = mi.ScalarVector2f(film.size())
         self.crop_offset = mi.ScalarVector2f(film.crop_offset())
         self.crop_size = mi.ScalarVector2f(film.crop_size())
-        self.near = _scalar(p["near_clip"])
+        # Floats, not Python numbers: a read here would be a host sync, which
+        # a frozen step (pathgrad.multiview) cannot record
+        self.near = _value(p["near_clip"])
         with dr.resume_grad():   # attached to the pose and fov even when built detached
             w = float(self.size[0])
             if self.kind == "perspective":
                 fov = _value(p["x_fov"])
                 self.focal = 0.5 * w / dr.tan(fov * (math.pi / 360))
-                self.principal = mi.ScalarVector2f(
-                    0.5 * self.size[0] - _scalar(p["principal_point_offset_x"]) * self.size[0],
-                    0.5 * self.size[1] - _scalar(p["principal_point_offset_y"]) * self.size[1])
+                self.principal = mi.Vector2f(
+                    0.5 * self.size[0] - _value(p["principal_point_offset_x"]) * self.size[0],
+                    0.5 * self.size[1] - _value(p["principal_point_offset_y"]) * self.size[1])
             else:
                 self.focal = mi.Float(0.5 * w)          # pixels per camera-space unit
                 self.principal = 0.5 * self.size

@@ -1,0 +1,179 @@
+"""The work of one process in a multi-view optimisation step: render a set of
+views of one scene, compare them with their target images, and return the
+gradient of the loss with respect to scene parameter arrays.
+
+:class:`ViewRenderer` is what :class:`pathgrad.MultiViewProblem` runs in
+its own process and what each Ray actor of :mod:`pathgrad.distributed` runs
+for its shard of the views. Everything it receives and returns is plain
+numpy (flat ``float32`` arrays by scene key), so the same calls work across
+processes and machines, and the gradient of a view depends only on the
+parameter values, the step, the view and the seed (:func:`view_seed`), not
+on which process renders it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Mapping, Sequence
+
+import drjit as dr
+import mitsuba as mi
+import numpy as np
+
+from ._variant import ensure_variant
+
+__all__ = ["ViewRenderer", "view_seed", "LOSSES", "flat_values", "unflatten"]
+
+
+def _l2(img, target):
+    return dr.mean(dr.square(img - target), axis=None)
+
+
+def _l1(img, target):
+    return dr.mean(dr.abs(img - target), axis=None)
+
+
+#: image losses by name: mean over pixels and channels of the squared or
+#: absolute difference (image units squared / image units)
+LOSSES = {"l2": _l2, "l1": _l1}
+
+
+def view_seed(seed: int, step: int, view: int) -> int:
+    """The render seed of ``view`` at optimisation ``step`` of a run seeded
+    ``seed``: a 32-bit hash of the three, so every (step, view) pair draws
+    its own random numbers, reproducibly, in whatever process renders it."""
+    h = (int(seed) * 0x9E3779B1 + int(step) * 0x85EBCA77 + int(view) * 0xC2B2AE3D) & 0xFFFFFFFF
+    for _ in range(2):   # (two rounds of a murmur-style finaliser)
+        h ^= h >> 16
+        h = (h * 0x7FEB352D) & 0xFFFFFFFF
+        h ^= h >> 15
+        h = (h * 0x846CA68B) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def flat_values(value) -> np.ndarray:
+    """A scene parameter's value as a flat ``float32`` numpy array (detached)."""
+    if isinstance(value, mi.TensorXf):
+        return np.array(dr.detach(value.array), np.float32).ravel()
+    return np.array(dr.ravel(dr.detach(value)), np.float32).ravel()
+
+
+def unflatten(like, flat: np.ndarray):
+    """``flat`` (numpy) as a Dr.Jit value of the type and shape of ``like``."""
+    flat = np.ascontiguousarray(flat, np.float32).ravel()
+    if isinstance(like, mi.TensorXf):
+        return mi.TensorXf(flat.reshape(like.shape))
+    if dr.depth_v(like) == 1:
+        return type(like)(flat)
+    return dr.unravel(type(like), mi.Float(flat))
+
+
+def resolve_loss(loss) -> Callable:
+    """A loss function ``(image, target) -> scalar`` from a name of
+    :data:`LOSSES` or a callable."""
+    if callable(loss):
+        return loss
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: use one of {sorted(LOSSES)} or a function "
+                         "(image, target) -> scalar (a Dr.Jit Float)")
+    return LOSSES[loss]
+
+
+class ViewRenderer:
+    """A scene, the parameters being optimised and the target images of some
+    of its views; :meth:`gradient` renders views and returns the loss and its
+    gradient.
+
+    Parameters
+    ----------
+    scene : mi.Scene, path or dict
+        The scene (see :func:`pathgrad.load_scene`).
+    keys : list of str
+        Scene parameter keys that receive gradients.
+    targets : dict
+        ``{sensor index: image}``, each a (H, W, C) array matching that
+        sensor's film (numpy or ``mi.TensorXf``).
+    loss : str or callable
+        ``'l2'`` (default), ``'l1'``, or ``f(image, target) -> Float``.
+    spp : int
+        Samples per pixel of each view's render (primal and gradient).
+    render_kwargs : dict
+        Further settings of :func:`pathgrad.render` (``max_depth``,
+        ``boundary_spp``, ...).
+    """
+
+    def __init__(self, scene, keys: Sequence[str], targets: Mapping[int, object],
+                 loss="l2", spp: int = 4, render_kwargs: Mapping | None = None):
+        ensure_variant()
+        from .api import load_scene, parameters
+        self.scene = load_scene(scene)
+        self.keys = list(keys)
+        self.params = parameters(self.scene, self.keys)
+        self.loss_fn = resolve_loss(loss)
+        self.spp = int(spp)
+        self.render_kwargs = dict(render_kwargs or {})
+        sensors = self.scene.sensors()
+        self.targets = {}
+        for i, t in targets.items():
+            i = int(i)
+            if not 0 <= i < len(sensors):
+                raise IndexError(f"target given for view {i}, but the scene has "
+                                 f"{len(sensors)} sensor(s)")
+            self.targets[i] = self._target(sensors[i], i, t)
+        #: seconds of the last :meth:`gradient` call (render + backward)
+        self.last_seconds = 0.0
+
+    @staticmethod
+    def _target(sensor, i: int, t) -> mi.TensorXf:
+        arr = np.asarray(t, np.float32)
+        size = sensor.film().crop_size()
+        if arr.ndim != 3 or arr.shape[:2] != (size[1], size[0]):
+            raise ValueError(f"the target image of view {i} has shape {arr.shape}, but that "
+                             f"sensor's film is {size[0]}x{size[1]} (width x height): give a "
+                             f"({size[1]}, {size[0]}, channels) image")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"the target image of view {i} holds NaN or infinite values")
+        return mi.TensorXf(arr)
+
+    def set_values(self, values: Mapping[str, np.ndarray]) -> dict:
+        """Write flat parameter values (numpy, by key) into the scene as
+        fresh gradient-enabled leaves; returns the leaves by key."""
+        leaves = {}
+        for key in self.keys:
+            if key not in values:
+                raise KeyError(f"no value given for the optimised parameter '{key}'")
+            leaf = unflatten(self.params[key], values[key])
+            dr.enable_grad(leaf)
+            self.params[key] = leaf
+            leaves[key] = leaf
+        self.params.update()
+        return leaves
+
+    def gradient(self, values: Mapping[str, np.ndarray], step: int, views: Sequence[int],
+                 seed: int = 0, weight: float = 1.0) -> tuple[float, dict]:
+        """Render ``views`` with the parameters set to ``values`` and return
+        ``(loss, {key: dloss/dvalue})``, the loss summed over the views times
+        ``weight`` (e.g. 1 / batch size), gradients as flat ``float32`` numpy
+        arrays like ``values``. Each view is rendered with the seed
+        :func:`view_seed` ``(seed, step, view)``."""
+        from .api import render
+        t0 = time.perf_counter()
+        leaves = self.set_values(values)
+        loss = 0
+        for i in views:
+            if int(i) not in self.targets:
+                raise KeyError(f"view {i} has no target image in this renderer "
+                               f"(it holds views {sorted(self.targets)})")
+            img = render(self.scene, self.params, spp=self.spp, sensor=int(i),
+                         seed=view_seed(seed, step, int(i)), **self.render_kwargs)
+            loss = loss + weight * self.loss_fn(img, self.targets[int(i)])
+        grads = {}
+        if views:
+            dr.backward(loss)
+            grads = {k: flat_values(dr.grad(v)) for k, v in leaves.items()}
+            loss = float(np.asarray(loss).ravel()[0])
+        else:
+            grads = {k: np.zeros_like(values[k], np.float32) for k in self.keys}
+            loss = 0.0
+        self.last_seconds = time.perf_counter() - t0
+        return loss, grads
