@@ -299,7 +299,11 @@ def gradient_images(scene: mi.Scene, params: mi.SceneParameters, tangents: Mappi
 
 def _derive_seed(seed: int) -> int:
     """A seed for the differential phase, decorrelated from the primal one
-    (correlated primal and gradient noise biases losses like L2)."""
+    (correlated primal and gradient noise biases losses like L2). A
+    ``UInt32`` seed (frozen steps) gives a ``UInt32``: the same value, its
+    arithmetic wraps modulo 2^32 too."""
+    if dr.is_jit_v(seed):
+        return seed * 0x9E3779B1 + 0x7F4A7C15
     return (int(seed) * 0x9E3779B1 + 0x7F4A7C15) & 0xFFFFFFFF
 
 

@@ -53,20 +53,23 @@ class ShardWorker:
     its shard of the views (built in the actor's process)."""
 
     def __init__(self, variant: str, scene_source, keys, targets, loss, spp, render_kwargs,
-                 threads: int):
+                 threads: int, frozen=False):
         import drjit as dr
         from ._variant import set_variant
         set_variant(variant)
         if threads > 0:   # one Dr.Jit thread pool per actor, sized to its CPUs
             dr.set_thread_count(threads)
         scene = scene_source() if callable(scene_source) else scene_source
-        self.renderer = ViewRenderer(scene, keys, targets, loss, spp, render_kwargs)
+        self.renderer = ViewRenderer(scene, keys, targets, loss, spp, render_kwargs, frozen)
 
     def gradient(self, values, step, views, seed, weight):
         return self.renderer.gradient(values, step, views, seed, weight)
 
     def pid(self) -> int:
         return os.getpid()
+
+    def frozen(self) -> bool:
+        return self.renderer.frozen
 
 
 class RayViews:
@@ -79,7 +82,7 @@ class RayViews:
         pickled: plugins given as objects, such as ``mi.Bitmap``, must be
         replaced by file names), or a function returning a scene (or one of
         those). A loaded ``mi.Scene`` cannot be sent.
-    keys, targets, loss, spp, render_kwargs
+    keys, targets, loss, spp, render_kwargs, frozen
         As for :class:`~pathgrad.views.ViewRenderer` (``targets``: every
         view's, numpy arrays; each actor gets its shard's).
     workers : int
@@ -97,7 +100,7 @@ class RayViews:
     def __init__(self, scene_source, keys: Sequence[str], targets: Mapping[int, np.ndarray], *,
                  workers: int, loss="l2", spp: int = 4, render_kwargs: Mapping | None = None,
                  address: str | None = None, cpus_per_worker: float = 1.0,
-                 max_restarts: int = 3):
+                 max_restarts: int = 3, frozen: bool | str = False):
         import mitsuba as mi
         ray = require_ray()
         if isinstance(scene_source, mi.Scene):
@@ -121,7 +124,7 @@ class RayViews:
             shard = {v: np.asarray(targets[v], np.float32) for v in self.views
                      if self.owner[v] == w}
             self.actors.append(actor.remote(mi.variant(), scene_source, list(keys), shard, loss,
-                                            spp, dict(render_kwargs or {}), threads))
+                                            spp, dict(render_kwargs or {}), threads, frozen))
         #: bytes put in the object store (broadcast) and returned (reduce) by the last step
         self.broadcast_bytes = 0
         self.reduce_bytes = 0

@@ -74,6 +74,12 @@ class MultiViewProblem:
         (:class:`pathgrad.distributed.RayViews`).
     address : str, optional
         Ray cluster address (default: the running or a new local cluster).
+    frozen : bool or "auto"
+        Record each view's render-and-backward once and replay it at later
+        steps (``dr.freeze``; see :mod:`pathgrad.views`). ``"auto"``
+        (default): when the optimised parameters leave geometry and the
+        camera fixed (materials, textures, lights); ``True`` raises if they
+        do not.
     progress : bool
         A progress bar in :meth:`run`.
     render_kwargs
@@ -91,7 +97,8 @@ class MultiViewProblem:
     def __init__(self, scene, targets, variables: Mapping, to_params: Callable | None = None, *,
                  views: Sequence[int] | None = None, loss="l2", optimizer=None, lr=0.01,
                  spp: int = 4, batch: int | None = None, seed: int = 0, workers: int = 0,
-                 address: str | None = None, progress: bool = True, **render_kwargs):
+                 address: str | None = None, frozen: bool | str = "auto", progress: bool = True,
+                 **render_kwargs):
         ensure_variant()
         self.views, self._targets = _views_and_targets(targets, views)
         if batch is not None and not 1 <= int(batch) <= len(self.views):
@@ -115,10 +122,10 @@ class MultiViewProblem:
             from .distributed import RayViews
             self.renderer = RayViews(scene, self.keys, self._targets, workers=self.workers,
                                      loss=loss, spp=self.spp, render_kwargs=render_kwargs,
-                                     address=address)
+                                     address=address, frozen=frozen)
         else:
             self.renderer = ViewRenderer(self._scene(), self.keys, self._targets, loss,
-                                         self.spp, render_kwargs)
+                                         self.spp, render_kwargs, frozen)
         self.loss_history: list[float] = []
         self.step_seconds: list[float] = []
         self.step_count = 0

@@ -388,20 +388,23 @@ def sky(h: int = 32, w: int = 64) -> np.ndarray:
 
 def multiview_scene(vertices: np.ndarray, faces: np.ndarray, *, views: int = 24, res: int = 32,
                     albedo=(0.8, 0.6, 0.4), distance: float = 3.4, fov: float = 38.0,
-                    max_depth: int = 2, smooth: bool = False) -> mi.Scene:
+                    max_depth: int = 2, smooth: bool = False,
+                    directions: np.ndarray | None = None) -> mi.Scene:
     """A mesh (key ``shape``, diffuse BSDF with RGB ``albedo``: key
     ``shape.bsdf.reflectance.value``) under the :func:`sky`, seen by
     ``views`` perspective sensors (``res`` x ``res``, box filter) at
     ``distance`` from the origin in the :func:`view_directions`, looking at
-    it. A module-level function of plain arguments, so that Ray workers can
-    build the scene themselves (``functools.partial(multiview_scene, v, f)``)."""
+    it (``directions``: (n, 3) unit vectors instead, e.g. a turntable). A
+    module-level function of plain arguments, so that Ray workers can build
+    the scene themselves (``functools.partial(multiview_scene, v, f)``)."""
     T = mi.ScalarTransform4f
     d = {"type": "scene",
          "integrator": {"type": "pathgrad", "max_depth": int(max_depth)},
          "sky": {"type": "envmap", "bitmap": mi.Bitmap(sky())},
          "shape": shapes.mesh_from_arrays("shape", vertices, faces, smooth=smooth,
                                           bsdf=diffuse(*albedo))}
-    for i, w in enumerate(view_directions(views)):
+    dirs = view_directions(views) if directions is None else np.asarray(directions, float)
+    for i, w in enumerate(dirs):
         d[f"view{i:02d}"] = {
             "type": "perspective", "fov": fov,
             "to_world": T().look_at(origin=(distance * w).tolist(), target=[0, 0, 0],

@@ -9,6 +9,25 @@ numpy (flat ``float32`` arrays by scene key), so the same calls work across
 processes and machines, and the gradient of a view depends only on the
 parameter values, the step, the view and the seed (:func:`view_seed`), not
 on which process renders it.
+
+**Frozen steps** (``frozen=True``): the render and backward pass of each
+view is recorded once with ``dr.freeze`` and replayed at later steps, which
+skips the Python tracing of the renderer (measured in
+``benchmarks/multiview.py``). What a render decides on the host is made
+part of the recording's key (:meth:`ViewRenderer.replay_key`), so a change
+re-records instead of replaying stale kernels: the view, the integrator's
+settings and default sample budgets, every scene parameter held as a host
+number (a light's scalar position, a scale), and the identity of every
+mesh's vertex and face buffers (a mesh that was moved, deformed or
+remeshed by the caller: its ray-tracing acceleration structure is rebuilt
+outside the recording). Frozen steps need the optimised parameters to
+leave geometry and camera fixed: on Mitsuba 3.9.1 an acceleration
+structure cannot be rebuilt inside a recording (the process aborts), and a
+replay after it was rebuilt outside traces against the old one (measured:
+a primal image off by up to 0.85 after scaling a sphere by 20%, and
+gradients off by orders of magnitude, with Mitsuba's own ``prb`` too).
+Such problems (shape, pose, camera) run unfrozen, and ``frozen=True``
+raises for them.
 """
 
 from __future__ import annotations
@@ -21,6 +40,7 @@ import mitsuba as mi
 import numpy as np
 
 from ._variant import ensure_variant
+from . import checks, poses
 
 __all__ = ["ViewRenderer", "view_seed", "LOSSES", "flat_values", "unflatten"]
 
@@ -100,10 +120,16 @@ class ViewRenderer:
     render_kwargs : dict
         Further settings of :func:`pathgrad.render` (``max_depth``,
         ``boundary_spp``, ...).
+    frozen : bool or "auto"
+        Record each view's render-and-backward once and replay it (see the
+        module docstring); ``True`` raises ValueError when the parameters
+        move geometry or the camera, ``"auto"`` freezes only when they do
+        not.
     """
 
     def __init__(self, scene, keys: Sequence[str], targets: Mapping[int, object],
-                 loss="l2", spp: int = 4, render_kwargs: Mapping | None = None):
+                 loss="l2", spp: int = 4, render_kwargs: Mapping | None = None,
+                 frozen: bool | str = False):
         ensure_variant()
         from .api import load_scene, parameters
         self.scene = load_scene(scene)
@@ -122,7 +148,26 @@ class ViewRenderer:
             self.targets[i] = self._target(sensors[i], i, t)
         #: seconds of the last :meth:`gradient` call (render + backward)
         self.last_seconds = 0.0
+        if frozen not in (True, False, "auto"):
+            raise ValueError(f"frozen must be True, False or 'auto', got {frozen!r}")
+        moving = self.moving_geometry()
+        self.frozen = (not moving) if frozen == "auto" else bool(frozen)
+        if self.frozen:
+            if moving:
+                raise ValueError(
+                    f"frozen steps cannot optimise {moving}: they move geometry or the camera, "
+                    "whose acceleration structure Mitsuba 3.9.1 cannot rebuild inside a "
+                    "recording (and a replay would trace against the old one). Use "
+                    "frozen=False for shape, pose and camera problems.")
+            self._frozen_view = dr.freeze(self._view_loss, state_fn=self._state)
+            self._warm = set()
 
+    def moving_geometry(self) -> list[str]:
+        """Optimised keys that move a mesh, a shape or the camera (vertex
+        positions, transforms, a sensor's field of view): those that make a
+        step impossible to freeze."""
+        return [k for k in self.keys if k.endswith("vertex_positions")
+                or poses.is_transform(self.params[k]) or checks.is_camera_parameter(self.params, k)]
     @staticmethod
     def _target(sensor, i: int, t) -> mi.TensorXf:
         arr = np.asarray(t, np.float32)
@@ -156,17 +201,20 @@ class ViewRenderer:
         ``weight`` (e.g. 1 / batch size), gradients as flat ``float32`` numpy
         arrays like ``values``. Each view is rendered with the seed
         :func:`view_seed` ``(seed, step, view)``."""
-        from .api import render
         t0 = time.perf_counter()
-        leaves = self.set_values(values)
-        loss = 0
         for i in views:
             if int(i) not in self.targets:
                 raise KeyError(f"view {i} has no target image in this renderer "
                                f"(it holds views {sorted(self.targets)})")
-            img = render(self.scene, self.params, spp=self.spp, sensor=int(i),
-                         seed=view_seed(seed, step, int(i)), **self.render_kwargs)
-            loss = loss + weight * self.loss_fn(img, self.targets[int(i)])
+        leaves = self.set_values(values)
+        if self.frozen:
+            out = self._frozen_gradient(leaves, step, views, seed, weight)
+            self.last_seconds = time.perf_counter() - t0
+            return out
+        loss = 0
+        for i in views:
+            loss = loss + self._view_loss(self.scene, leaves, view_seed(seed, step, int(i)),
+                                          int(i), self.targets[int(i)], weight, backward=False)
         grads = {}
         if views:
             dr.backward(loss)
@@ -177,3 +225,66 @@ class ViewRenderer:
             loss = 0.0
         self.last_seconds = time.perf_counter() - t0
         return loss, grads
+
+    # ------------------------------------------------------------- frozen steps
+    def _view_loss(self, scene, leaves, seed, view: int, target, weight, backward: bool = True):
+        """``weight`` times the loss of one view (and, with ``backward``, its
+        gradient into ``leaves``: ``(loss, [grad per leaf])``). The unit
+        that frozen steps record: every Dr.Jit value it reads is an argument
+        (``self`` is not traversed by ``dr.freeze``)."""
+        from .api import render
+        img = render(scene, self.params, spp=self.spp, sensor=view, seed=seed,
+                     **self.render_kwargs)
+        loss = weight * self.loss_fn(img, target)
+        if not backward:
+            return loss
+        dr.backward(loss)
+        return loss, [dr.grad(leaves[k]) for k in self.keys]
+
+    def replay_key(self, view: int) -> tuple:
+        """What the host decides in a render of ``view``: a frozen view is
+        re-recorded when this changes (see the module docstring)."""
+        integ = self.scene.integrator()
+        ratios = tuple(sorted(getattr(integ, "_ratios", {}).items()))
+        host = []
+        for k, v in mi.traverse(self.scene).items():
+            if not dr.is_array_v(v) or not dr.is_jit_v(v):
+                host.append((k, repr(v)))
+        buffers = [(m.id(), m.vertex_positions_buffer().index, m.faces_buffer().index)
+                   for m in self.scene.shapes() if isinstance(m, mi.Mesh)]
+        return (view, str(integ), ratios, tuple(host), tuple(buffers), self.spp,
+                tuple(sorted(self.render_kwargs.items())))
+
+    def _state(self, scene, leaves, seed, view, target, weight, backward=True):
+        return self.replay_key(view)
+
+    def _frozen_gradient(self, leaves, step, views, seed, weight):
+        loss, total = 0.0, {k: 0 for k in self.keys}
+        losses = []
+        for i in views:
+            s = mi.UInt32(view_seed(seed, step, int(i)))
+            dr.make_opaque(s)
+            w = mi.Float(weight)
+            dr.make_opaque(w)
+            for k in self.keys:
+                dr.clear_grad(leaves[k])
+            if int(i) not in self._warm:
+                # the first render of a view runs unfrozen: it fills the caches
+                # (default budgets' pilot, edge tables) a recording must not build
+                view_loss, grads = self._view_loss(self.scene, leaves, s, int(i),
+                                                   self.targets[int(i)], w)
+                self._warm.add(int(i))
+            else:
+                view_loss, grads = self._frozen_view(self.scene, leaves, s, int(i),
+                                                     self.targets[int(i)], w)
+            losses.append(view_loss)
+            for k, g in zip(self.keys, grads):
+                total[k] = total[k] + g
+        dr.eval(losses, list(total.values()))
+        loss = float(sum(float(np.asarray(v).ravel()[0]) for v in losses))
+        return loss, {k: flat_values(g) for k, g in total.items()}
+
+    @property
+    def recordings(self) -> int:
+        """How often frozen views were recorded (0 unless ``frozen``)."""
+        return self._frozen_view.n_recordings if self.frozen else 0
