@@ -2,14 +2,15 @@
 # Idempotent setup for pathgrad on a fresh Debian 12 machine.
 #  1. libLLVM >= 16 (Dr.Jit 1.5's LLVM backend crashes on Debian's default libLLVM 15)
 #  2. a virtual environment in .venv with pathgrad installed (editable) and its test,
-#     examples and torch extras (PATHGRAD_EXTRAS overrides; torch is the local CPU wheel)
+#     examples, torch and distributed (Ray) extras (PATHGRAD_EXTRAS overrides; torch is the
+#     local CPU wheel)
 # Safe to run twice: each step checks first and does nothing when already done.
 # Source it or run it; it sets PG_PY to the venv's python.
 set -euo pipefail
 
 PG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_VENV="${PATHGRAD_VENV:-$PG_ROOT/.venv}"
-PG_EXTRAS="${PATHGRAD_EXTRAS:-test,examples,torch}"
+PG_EXTRAS="${PATHGRAD_EXTRAS:-test,examples,torch,distributed}"
 
 say() { printf '[pathgrad setup] %s\n' "$*" >&2; }
 

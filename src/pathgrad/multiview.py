@@ -74,12 +74,16 @@ class MultiViewProblem:
         (:class:`pathgrad.distributed.RayViews`).
     address : str, optional
         Ray cluster address (default: the running or a new local cluster).
+    worker_cpus : float
+        CPUs per Ray actor (its Dr.Jit thread pool too), default 1.
     frozen : bool or "auto"
-        Record each view's render-and-backward once and replay it at later
-        steps (``dr.freeze``; see :mod:`pathgrad.views`). ``"auto"``
-        (default): when the optimised parameters leave geometry and the
-        camera fixed (materials, textures, lights); ``True`` raises if they
-        do not.
+        Record a step's renders and backward pass once and replay them at
+        later steps with the same views (``dr.freeze``; see
+        :mod:`pathgrad.views`). ``"auto"`` (default): when every view is
+        rendered at every step (no ``batch``: each batch would be a new
+        recording) and the optimised parameters are values the kernels read
+        directly (reflectances, radiances; not geometry, the camera or
+        textures); ``True`` raises for parameters that cannot be frozen.
     progress : bool
         A progress bar in :meth:`run`.
     render_kwargs
@@ -97,7 +101,8 @@ class MultiViewProblem:
     def __init__(self, scene, targets, variables: Mapping, to_params: Callable | None = None, *,
                  views: Sequence[int] | None = None, loss="l2", optimizer=None, lr=0.01,
                  spp: int = 4, batch: int | None = None, seed: int = 0, workers: int = 0,
-                 address: str | None = None, frozen: bool | str = "auto", progress: bool = True,
+                 address: str | None = None, worker_cpus: float = 1.0,
+                 frozen: bool | str = "auto", progress: bool = True,
                  **render_kwargs):
         ensure_variant()
         self.views, self._targets = _views_and_targets(targets, views)
@@ -116,13 +121,16 @@ class MultiViewProblem:
             self.optimizer.set_learning_rate(dict(lr))
         self.names = list(variables)
         self.keys = list(self._param_values())
+        if frozen == "auto" and self.batch is not None:
+            frozen = False      # every new batch of views would be a new recording
         self._source, self.workers = scene, int(workers)
         self._local_scene = scene if isinstance(scene, mi.Scene) else None
         if self.workers > 0:
             from .distributed import RayViews
             self.renderer = RayViews(scene, self.keys, self._targets, workers=self.workers,
                                      loss=loss, spp=self.spp, render_kwargs=render_kwargs,
-                                     address=address, frozen=frozen)
+                                     address=address, cpus_per_worker=worker_cpus,
+                                     frozen=frozen)
         else:
             self.renderer = ViewRenderer(self._scene(), self.keys, self._targets, loss,
                                          self.spp, render_kwargs, frozen)

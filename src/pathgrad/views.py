@@ -10,29 +10,38 @@ processes and machines, and the gradient of a view depends only on the
 parameter values, the step, the view and the seed (:func:`view_seed`), not
 on which process renders it.
 
-**Frozen steps** (``frozen=True``): the render and backward pass of each
-view is recorded once with ``dr.freeze`` and replayed at later steps, which
-skips the Python tracing of the renderer (measured in
-``benchmarks/multiview.py``). What a render decides on the host is made
-part of the recording's key (:meth:`ViewRenderer.replay_key`), so a change
-re-records instead of replaying stale kernels: the view, the integrator's
-settings and default sample budgets, every scene parameter held as a host
-number (a light's scalar position, a scale), and the identity of every
-mesh's vertex and face buffers (a mesh that was moved, deformed or
-remeshed by the caller: its ray-tracing acceleration structure is rebuilt
-outside the recording). Frozen steps need the optimised parameters to
-leave geometry and camera fixed: on Mitsuba 3.9.1 an acceleration
-structure cannot be rebuilt inside a recording (the process aborts), and a
-replay after it was rebuilt outside traces against the old one (measured:
-a primal image off by up to 0.85 after scaling a sphere by 20%, and
-gradients off by orders of magnitude, with Mitsuba's own ``prb`` too).
-Such problems (shape, pose, camera) run unfrozen, and ``frozen=True``
-raises for them.
+**Frozen steps** (``frozen=True``): the renders and the one backward pass
+of a step's views are recorded once with ``dr.freeze`` and replayed at
+later steps with the same views, which skips the Python tracing of the
+renderer (measured in ``benchmarks/multiview.py``). Parameter values, seeds
+and targets are inputs of the recording. What a render decides on the host
+is part of the recording's key (:meth:`ViewRenderer.replay_key`), so a
+change re-records instead of replaying stale kernels: the views, the
+integrator's settings and default sample budgets, every scene parameter
+held as a host number or transform (an area light's pose, a film size),
+and the identity of every mesh's vertex and face buffers (a mesh moved,
+deformed or remeshed by the caller: its acceleration structure is rebuilt
+outside the recording). Each recording is checked against an unfrozen step
+twice (when it is made and at its first replay); a disagreement beyond the
+rounding of atomic adds switches freezing off with a warning.
+
+Frozen steps need the optimised parameters to be values the kernels read
+directly (RGB reflectances, radiances, intensities). Geometry and the
+camera are refused: on Mitsuba 3.9.1 an acceleration structure cannot be
+rebuilt inside a recording (the process aborts), and a replay after it was
+rebuilt outside traces against the old one (measured: a primal image off
+by up to 0.85 after scaling a sphere by 20%, and gradients off by orders of
+magnitude, with Mitsuba's own ``prb`` too). Tensors (bitmap textures,
+environment maps) are refused too: ``params.update()`` builds a texture
+object from them outside the recording, whose data is then a separate input
+of it, and the recorded gradient stops there (measured: zero). Such
+problems run unfrozen.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Callable, Mapping, Sequence
 
 import drjit as dr
@@ -155,19 +164,27 @@ class ViewRenderer:
         if self.frozen:
             if moving:
                 raise ValueError(
-                    f"frozen steps cannot optimise {moving}: they move geometry or the camera, "
-                    "whose acceleration structure Mitsuba 3.9.1 cannot rebuild inside a "
-                    "recording (and a replay would trace against the old one). Use "
-                    "frozen=False for shape, pose and camera problems.")
-            self._frozen_view = dr.freeze(self._view_loss, state_fn=self._state)
+                    f"frozen steps cannot optimise {moving}: geometry and the camera need an "
+                    "acceleration structure that Mitsuba 3.9.1 cannot rebuild inside a "
+                    "recording (a replay would trace against the old one), and a texture's "
+                    "gradient stops at the texture object built from it. Use frozen=False "
+                    "(or 'auto') for shape, pose, camera and texture problems.")
+            # (a few view sets kept: each batch of views is its own recording)
+            self._frozen_step = dr.freeze(self._views_gradient, state_fn=self._state, limit=8)
             self._warm = set()
+            #: view sets whose recording is still checked against an unfrozen step
+            self._unverified: dict = {}
 
     def moving_geometry(self) -> list[str]:
-        """Optimised keys that move a mesh, a shape or the camera (vertex
-        positions, transforms, a sensor's field of view): those that make a
-        step impossible to freeze."""
+        """Optimised keys that a frozen step cannot handle: those that move a
+        mesh, a shape or the camera (vertex positions, transforms, a sensor's
+        field of view), and tensors (bitmap textures, environment maps: the
+        texture object built from them by ``params.update()`` is a separate
+        input of the recording, so the recorded gradient stops there; measured:
+        zero)."""
         return [k for k in self.keys if k.endswith("vertex_positions")
-                or poses.is_transform(self.params[k]) or checks.is_camera_parameter(self.params, k)]
+                or poses.is_transform(self.params[k]) or checks.is_camera_parameter(self.params, k)
+                or isinstance(self.params[k], mi.TensorXf)]
     @staticmethod
     def _target(sensor, i: int, t) -> mi.TensorXf:
         arr = np.asarray(t, np.float32)
@@ -207,14 +224,14 @@ class ViewRenderer:
                 raise KeyError(f"view {i} has no target image in this renderer "
                                f"(it holds views {sorted(self.targets)})")
         leaves = self.set_values(values)
-        if self.frozen:
-            out = self._frozen_gradient(leaves, step, views, seed, weight)
+        if self.frozen and views:
+            out = self._frozen_gradient(leaves, values, step, views, seed, weight)
             self.last_seconds = time.perf_counter() - t0
             return out
         loss = 0
         for i in views:
-            loss = loss + self._view_loss(self.scene, leaves, view_seed(seed, step, int(i)),
-                                          int(i), self.targets[int(i)], weight, backward=False)
+            loss = loss + self._view_loss(self.scene, view_seed(seed, step, int(i)), int(i),
+                                          self.targets[int(i)], weight)
         grads = {}
         if views:
             dr.backward(loss)
@@ -227,22 +244,27 @@ class ViewRenderer:
         return loss, grads
 
     # ------------------------------------------------------------- frozen steps
-    def _view_loss(self, scene, leaves, seed, view: int, target, weight, backward: bool = True):
-        """``weight`` times the loss of one view (and, with ``backward``, its
-        gradient into ``leaves``: ``(loss, [grad per leaf])``). The unit
-        that frozen steps record: every Dr.Jit value it reads is an argument
-        (``self`` is not traversed by ``dr.freeze``)."""
+    def _view_loss(self, scene, seed, view: int, target, weight):
+        """``weight`` times the loss of one view."""
         from .api import render
         img = render(scene, self.params, spp=self.spp, sensor=view, seed=seed,
                      **self.render_kwargs)
-        loss = weight * self.loss_fn(img, target)
-        if not backward:
-            return loss
+        return weight * self.loss_fn(img, target)
+
+    def _views_gradient(self, scene, leaves, seeds, views, targets, weight):
+        """Loss of ``views`` and its gradient ``[per leaf]``, with one
+        backward pass (a pass per view would clear the AD edges from the
+        leaves to derived data, such as a texture, after the first view).
+        The unit that frozen steps record: every Dr.Jit value it reads is an
+        argument (``self`` is not traversed by ``dr.freeze``)."""
+        loss = 0
+        for s, v, t in zip(seeds, views, targets):
+            loss = loss + self._view_loss(scene, s, v, t, weight)
         dr.backward(loss)
         return loss, [dr.grad(leaves[k]) for k in self.keys]
 
-    def replay_key(self, view: int) -> tuple:
-        """What the host decides in a render of ``view``: a frozen view is
+    def replay_key(self, views) -> tuple:
+        """What the host decides in a render of ``views``: a frozen step is
         re-recorded when this changes (see the module docstring)."""
         integ = self.scene.integrator()
         ratios = tuple(sorted(getattr(integ, "_ratios", {}).items()))
@@ -252,39 +274,72 @@ class ViewRenderer:
                 host.append((k, repr(v)))
         buffers = [(m.id(), m.vertex_positions_buffer().index, m.faces_buffer().index)
                    for m in self.scene.shapes() if isinstance(m, mi.Mesh)]
-        return (view, str(integ), ratios, tuple(host), tuple(buffers), self.spp,
+        return (tuple(views), str(integ), ratios, tuple(host), tuple(buffers), self.spp,
                 tuple(sorted(self.render_kwargs.items())))
 
-    def _state(self, scene, leaves, seed, view, target, weight, backward=True):
-        return self.replay_key(view)
+    def _state(self, scene, leaves, seeds, views, targets, weight):
+        return self.replay_key(views)
 
-    def _frozen_gradient(self, leaves, step, views, seed, weight):
-        loss, total = 0.0, {k: 0 for k in self.keys}
-        losses = []
+    def _frozen_gradient(self, leaves, values, step, views, seed, weight):
+        views = tuple(int(i) for i in views)
+        seeds = []
         for i in views:
-            s = mi.UInt32(view_seed(seed, step, int(i)))
+            s = mi.UInt32(view_seed(seed, step, i))
             dr.make_opaque(s)
-            w = mi.Float(weight)
-            dr.make_opaque(w)
-            for k in self.keys:
-                dr.clear_grad(leaves[k])
-            if int(i) not in self._warm:
-                # the first render of a view runs unfrozen: it fills the caches
-                # (default budgets' pilot, edge tables) a recording must not build
-                view_loss, grads = self._view_loss(self.scene, leaves, s, int(i),
-                                                   self.targets[int(i)], w)
-                self._warm.add(int(i))
-            else:
-                view_loss, grads = self._frozen_view(self.scene, leaves, s, int(i),
-                                                     self.targets[int(i)], w)
-            losses.append(view_loss)
-            for k, g in zip(self.keys, grads):
-                total[k] = total[k] + g
-        dr.eval(losses, list(total.values()))
-        loss = float(sum(float(np.asarray(v).ravel()[0]) for v in losses))
-        return loss, {k: flat_values(g) for k, g in total.items()}
+            seeds.append(s)
+        w = mi.Float(weight)
+        dr.make_opaque(w)
+        targets = [self.targets[i] for i in views]
+        if views not in self._warm:
+            # the first step with these views runs unfrozen: it fills the caches
+            # (default budgets' pilot, edge tables) that a recording must not build
+            self._warm.add(views)
+            return _numpy(*self._views_gradient(self.scene, leaves, seeds, views, targets, w),
+                          self.keys)
+        before = self._frozen_step.n_recordings
+        out = _numpy(*self._frozen_step(self.scene, leaves, seeds, views, targets, w), self.keys)
+        if self._frozen_step.n_recordings > before:
+            self._unverified[views] = 2          # this recording and its first replay
+        if self._unverified.get(views, 0) > 0:
+            self._unverified[views] -= 1
+            ref = self._unfrozen(values, step, views, seed, weight)
+            bad = _disagree(out, ref)
+            if bad:
+                warnings.warn(
+                    f"pathgrad: a frozen step's {bad} differs from the unfrozen one (step "
+                    f"{step}, views {list(views)}); frozen steps are switched off for this "
+                    f"renderer (parameters {self.keys}). Please report the scene.",
+                    RuntimeWarning, stacklevel=3)
+                self.frozen = False
+                return ref
+        return out
+
+    def _unfrozen(self, values, step, views, seed, weight):
+        """The same step without the recording (fresh leaves)."""
+        self.frozen = False
+        try:
+            return self.gradient(values, step, views, seed, weight)
+        finally:
+            self.frozen = True
 
     @property
     def recordings(self) -> int:
-        """How often frozen views were recorded (0 unless ``frozen``)."""
-        return self._frozen_view.n_recordings if self.frozen else 0
+        """How often frozen steps were recorded (0 unless ``frozen``)."""
+        return self._frozen_step.n_recordings if self.frozen else 0
+
+
+def _numpy(loss, grads, keys) -> tuple[float, dict]:
+    """(loss, [gradient per key]) as (float, {key: flat numpy})."""
+    dr.eval(loss, grads)
+    return float(np.asarray(loss).ravel()[0]), {k: flat_values(g) for k, g in zip(keys, grads)}
+
+
+def _disagree(out, ref, rtol: float = 1e-4) -> str:
+    """'' when two (loss, gradients) results agree to ``rtol`` of their
+    norms (float32 atomic adds in another order), else what differs."""
+    if abs(out[0] - ref[0]) > rtol * max(abs(ref[0]), 1e-30):
+        return "loss"
+    for k, g in ref[1].items():
+        if np.linalg.norm(out[1][k] - g) > rtol * max(np.linalg.norm(g), 1e-30):
+            return f"gradient of '{k}'"
+    return ""
