@@ -54,13 +54,13 @@ def test_shape_reconstruction(tmp_path):
 
 
 def test_multiview_reconstruction(tmp_path):
-    # measured (40 steps, batches of 6 of 24 views, 20 px, 2 spp, 162 vertices), seeds
-    # 0/1/2: mean distance to the target surface 0.057 -> 0.033 / 0.030 / 0.025 m,
-    # albedo error (max over RGB) 0.5 -> 0.046 / 0.022 / 0.028
+    # measured (40 steps, batches of 6 of 24 views, 20 px, 2 spp, 162 vertices, rates
+    # decaying over the second half), seeds 0/1/2: mean distance to the target surface
+    # 0.057 -> 0.037 / 0.030 / 0.029 m, albedo error (max over RGB) 0.25 -> 0.018 / 0.028 / 0.013
     res = run_fast("multiview_reconstruction", tmp_path,
                    files=("turntable.gif", "turntable.png", "mesh_final.ply"))
-    assert res["param_error_final"] < 0.042
-    assert res["param_error_final"] < 0.75 * res["shape_error_start"]
+    assert res["param_error_final"] < 0.045
+    assert res["param_error_final"] < 0.8 * res["shape_error_start"]
     assert res["albedo_error"] < 0.07
     assert res["views"] == 24
 
