@@ -119,12 +119,19 @@ class RayViews:
         actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=max_restarts,
                            max_task_retries=max_restarts)(ShardWorker)
         threads = max(1, int(round(cpus_per_worker)))
+        self.max_restarts = int(max_restarts)
         self.actors = []
+        # the constructor arguments stay referenced here: a restarted actor
+        # reads them from the object store again
+        self._init_refs = []
+        source_ref = ray.put(scene_source)
         for w in range(self.workers):
-            shard = {v: np.asarray(targets[v], np.float32) for v in self.views
-                     if self.owner[v] == w}
-            self.actors.append(actor.remote(mi.variant(), scene_source, list(keys), shard, loss,
+            shard = ray.put({v: np.asarray(targets[v], np.float32) for v in self.views
+                             if self.owner[v] == w})
+            self._init_refs.append(shard)
+            self.actors.append(actor.remote(mi.variant(), source_ref, list(keys), shard, loss,
                                             spp, dict(render_kwargs or {}), threads, frozen))
+        self._init_refs.append(source_ref)
         #: bytes put in the object store (broadcast) and returned (reduce) by the last step
         self.broadcast_bytes = 0
         self.reduce_bytes = 0
@@ -135,6 +142,11 @@ class RayViews:
             return self.ray.get(refs)
         except self.ray.exceptions.RayTaskError as e:
             raise e.as_instanceof_cause() from None
+        except self.ray.exceptions.RayActorError as e:
+            raise RuntimeError(
+                f"a pathgrad worker died and could not be restarted (it was restarted up to "
+                f"max_restarts={self.max_restarts} times, or it failed while loading the "
+                "scene); see the worker's log above") from e
 
     def gradient(self, values: Mapping[str, np.ndarray], step: int, views: Sequence[int],
                  seed: int = 0, weight: float = 1.0) -> tuple[float, dict]:

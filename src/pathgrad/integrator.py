@@ -360,6 +360,15 @@ class _PathgradMixin:
         if not todo or not keys or not movable:
             self._ratios = {}
             return
+        if not Motion(scene, sensor).any:
+            # nothing moves (materials, lights): the boundary terms are zero,
+            # which is what a pilot would find, at no cost (a multi-view
+            # problem would otherwise run one per view)
+            self._ratios = {e.name: 0.0 for e in todo}
+            return
+        # a frozen function's recording cannot read the pilot's gradients (the
+        # pilot runs before, in the unfrozen step: pathgrad.views)
+        run_pilot = run_pilot and not checks.freezing()
         key = (id(scene), id(sensor), tuple(keys), tuple(e.name for e in todo))
         hit = self._pilots.get(key)
         if (hit is None or hit[0] is not sensor) and not run_pilot:
@@ -580,7 +589,9 @@ def swapped(params, values: Mapping):
 #: mode and call)
 PILOT_SEEDS = (0x6A09E667, 0xBB67AE85)
 PILOT_ADJOINT_SEED = 0x3C6EF372
-_MAX_PILOTS = 16
+#: (one per scene, sensor and parameter set: a multi-view problem has one
+#: per view, and a pilot evicted mid-run would run again)
+_MAX_PILOTS = 1024
 
 
 def _add(a, b):
