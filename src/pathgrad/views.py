@@ -130,10 +130,10 @@ class ViewRenderer:
         Further settings of :func:`pathgrad.render` (``max_depth``,
         ``boundary_spp``, ...).
     frozen : bool or "auto"
-        Record each view's render-and-backward once and replay it (see the
-        module docstring); ``True`` raises ValueError when the parameters
-        move geometry or the camera, ``"auto"`` freezes only when they do
-        not.
+        Record a step's renders and backward pass once and replay them at
+        later steps with the same views (see the module docstring);
+        ``True`` raises ValueError for keys that cannot be frozen
+        (:meth:`unfreezable_keys`), ``"auto"`` freezes only without them.
     """
 
     def __init__(self, scene, keys: Sequence[str], targets: Mapping[int, object],
@@ -159,12 +159,12 @@ class ViewRenderer:
         self.last_seconds = 0.0
         if frozen not in (True, False, "auto"):
             raise ValueError(f"frozen must be True, False or 'auto', got {frozen!r}")
-        moving = self.moving_geometry()
-        self.frozen = (not moving) if frozen == "auto" else bool(frozen)
+        refused = self.unfreezable_keys()
+        self.frozen = (not refused) if frozen == "auto" else bool(frozen)
         if self.frozen:
-            if moving:
+            if refused:
                 raise ValueError(
-                    f"frozen steps cannot optimise {moving}: geometry and the camera need an "
+                    f"frozen steps cannot optimise {refused}: geometry and the camera need an "
                     "acceleration structure that Mitsuba 3.9.1 cannot rebuild inside a "
                     "recording (a replay would trace against the old one), and a texture's "
                     "gradient stops at the texture object built from it. Use frozen=False "
@@ -175,7 +175,7 @@ class ViewRenderer:
             #: view sets whose recording is still checked against an unfrozen step
             self._unverified: dict = {}
 
-    def moving_geometry(self) -> list[str]:
+    def unfreezable_keys(self) -> list[str]:
         """Optimised keys that a frozen step cannot handle: those that move a
         mesh, a shape or the camera (vertex positions, transforms, a sensor's
         field of view), and tensors (bitmap textures, environment maps: the
@@ -185,6 +185,7 @@ class ViewRenderer:
         return [k for k in self.keys if k.endswith("vertex_positions")
                 or poses.is_transform(self.params[k]) or checks.is_camera_parameter(self.params, k)
                 or isinstance(self.params[k], mi.TensorXf)]
+
     @staticmethod
     def _target(sensor, i: int, t) -> mi.TensorXf:
         arr = np.asarray(t, np.float32)
