@@ -12,10 +12,12 @@ sky, views on a Fibonacci sphere, ``--res`` px, ``--spp`` spp, L2 loss, Adam):
 Settings: views in ``--views`` (default 1 4 16 64); workers 0 (every view
 in this process, 2 Dr.Jit threads), 1 (one Ray actor with 2 CPUs) and 2 (two
 actors with 1 CPU each) on a local Ray cluster. Each setting runs
-``--warmup`` steps (kernel compilation; for frozen steps the recording),
-then ``--steps`` timed steps; the median is reported, with views per
-second, and the bytes broadcast (parameter arrays) and reduced (gradients)
-per step.
+``--warmup`` steps (kernel compilation; for frozen steps the recording and
+its two checks against unfrozen steps),
+then ``--steps`` timed steps, each setting in a fresh process (with its
+own Ray cluster when it has workers: a long-lived process slowed later
+settings by up to 30%); the median is reported, with views per second, and
+the bytes broadcast (parameter arrays) and reduced (gradients) per step.
 
 ``--examples`` also times steps on the scenes of two shipped examples, in
 one process: ``materials_lighting.py`` (the Cornell box's albedos and light
@@ -35,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
+import subprocess
 import os
 import statistics
 import sys
@@ -133,43 +137,68 @@ def projection(rows, bandwidth_gbs: float, views_list=(64, 256, 1024)) -> str:
     return "\n".join(lines)
 
 
+def run_one(cfg: dict) -> dict:
+    """One setting, in this process (the child of :func:`main`)."""
+    if cfg.get("workers"):
+        import ray
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
+                 log_to_driver=False)
+    if "example" in cfg:
+        make = {name: f for name, f, _ in example_problems()}[cfg["example"]]
+        p = make(cfg["frozen"])
+        s = time_steps(p, cfg["warmup"], cfg["steps"] + 2)
+        return {"example": cfg["example"], "frozen": cfg["frozen"], "seconds_per_step": s}
+    p = blob_problem(cfg["views"], cfg["res"], cfg["spp"], cfg["problem"], cfg["workers"],
+                     cfg["frozen"], {})
+    s = time_steps(p, cfg["warmup"], cfg["steps"])
+    row = {k: cfg[k] for k in ("problem", "views", "workers", "frozen")}
+    row.update(seconds_per_step=s, views_per_second=cfg["views"] / s,
+               broadcast_bytes=getattr(p.renderer, "broadcast_bytes", 0),
+               reduce_bytes=getattr(p.renderer, "reduce_bytes", 0))
+    p.close()
+    return row
+
+
+def in_child(cfg: dict) -> dict:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", json.dumps(cfg)],
+                         capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"setting {cfg} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--views", type=int, nargs="+", default=[1, 4, 16, 64])
     ap.add_argument("--res", type=int, default=32)
     ap.add_argument("--spp", type=int, default=4)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=3,
+                    help="untimed steps (default 3: compilation; a frozen step's recording and its two checks)")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--bandwidth", type=float, default=1.25, help="GB/s (default 1.25: 10 Gb/s)")
     ap.add_argument("--examples", action="store_true",
                     help="also frozen vs unfrozen on two shipped examples' scenes")
+    ap.add_argument("--one", help=argparse.SUPPRESS)   # (a child: one setting, as JSON)
     args = ap.parse_args(argv)
-    if any(w > 0 for w in args.workers):
-        import ray
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False,
-                 log_to_driver=False)
-    rows, cache = [], {}
+    if args.one:
+        print("RESULT " + json.dumps(run_one(json.loads(args.one))), flush=True)
+        return
+    common = {"res": args.res, "spp": args.spp, "warmup": args.warmup, "steps": args.steps}
+    rows = []
     for views in args.views:
         for kind, frozen in (("albedo", False), ("albedo", True), ("shape", False)):
             for workers in args.workers:
-                p = blob_problem(views, args.res, args.spp, kind, workers, frozen, cache)
-                s = time_steps(p, args.warmup, args.steps)
-                row = {"problem": kind, "views": views, "workers": workers, "frozen": frozen,
-                       "seconds_per_step": s, "views_per_second": views / s,
-                       "broadcast_bytes": getattr(p.renderer, "broadcast_bytes", 0),
-                       "reduce_bytes": getattr(p.renderer, "reduce_bytes", 0)}
-                p.close()
-                rows.append(row)
-                print(row, flush=True)
+                rows.append(in_child({"problem": kind, "views": views, "workers": workers,
+                                      "frozen": frozen, **common}))
+                print(rows[-1], flush=True)
     ex_rows = []
     if args.examples:
         for name, make, freezable in example_problems():
             for frozen in (False, True) if freezable else (False,):
-                p = make(frozen)
-                s = time_steps(p, args.warmup, args.steps + 2)
-                ex_rows.append({"example": name, "frozen": frozen, "seconds_per_step": s})
+                ex_rows.append(in_child({"example": name, "frozen": frozen, **common}))
                 print(ex_rows[-1], flush=True)
     table = ["| problem | views | workers | frozen | s/step | views/s | broadcast B | reduce B |",
              "|---|---|---|---|---|---|---|---|"]
