@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
 import pathgrad  # noqa: E402
-from pathgrad import shapes  # noqa: E402
+from pathgrad import scenes, shapes  # noqa: E402
 from pathgrad.largesteps import LargeSteps  # noqa: E402
 
 KEY = "shape.vertex_positions"
@@ -94,46 +94,10 @@ def remesh(v: np.ndarray, f: np.ndarray, use_gpytoolbox: bool):
     return np.asarray(v2), np.asarray(f2)
 
 
-def view_directions(n: int) -> np.ndarray:
-    """``n`` directions spread over the sphere (a Fibonacci lattice, poles
-    excluded), as unit vectors."""
-    k = np.arange(n) + 0.5
-    y = 1 - 2 * k / n
-    y = 0.85 * y
-    phi = k * np.pi * (3 - 5 ** 0.5)
-    r = np.sqrt(1 - y ** 2)
-    return np.stack([r * np.cos(phi), y, r * np.sin(phi)], 1)
-
-
-def sky(h: int, w: int) -> np.ndarray:
-    """A lat-long sky (h, w, 3), bright overhead, dark below the horizon, with
-    a warm glow to one side: smooth, so it is cheap to sample, yet it shades
-    every surface orientation differently."""
-    v, u = (np.mgrid[0:h, 0:w] + 0.5) / np.array([h, w])[:, None, None]
-    up = np.cos(np.pi * v)                                   # +1 at the zenith
-    glow = np.exp(-((u - 0.3) ** 2) / 0.02) * np.clip(up + 0.3, 0, 1)
-    base = np.clip(0.15 + 0.85 * up, 0.04, None)
-    rgb = base[..., None] * np.array([0.75, 0.85, 1.0]) + 1.2 * glow[..., None] * np.array([1.0, 0.7, 0.4])
-    return rgb.astype(np.float32)
-
-
 def build_scene(views: int, res: int, mesh: tuple[np.ndarray, np.ndarray]) -> mi.Scene:
-    T = mi.ScalarTransform4f
-    d = {"type": "scene",
-         "integrator": {"type": "pathgrad", "max_depth": 2},
-         "sky": {"type": "envmap", "bitmap": mi.Bitmap(sky(32, 64))},
-         "shape": shapes.mesh_from_arrays("shape", *mesh, smooth=False,
-                                          bsdf={"type": "diffuse", "reflectance": {
-                                              "type": "rgb", "value": [0.8, 0.6, 0.4]}})}
-    for i, w in enumerate(view_directions(views)):
-        d[f"view{i:02d}"] = {
-            "type": "perspective", "fov": 38,
-            "to_world": T().look_at(origin=(3.4 * w).tolist(), target=[0, 0, 0],
-                                    up=[0, 1, 0] if abs(w[1]) < 0.95 else [0, 0, 1]),
-            "film": {"type": "hdrfilm", "width": res, "height": res,
-                     "rfilter": {"type": "box"}, "pixel_format": "rgb"},
-            "sampler": {"type": "independent"}}
-    return pathgrad.load_scene(d)
+    """The mesh (flat-shaded, albedo (0.8, 0.6, 0.4)) under the sky, seen from
+    ``views`` views on a Fibonacci sphere (``pathgrad.scenes.multiview_scene``)."""
+    return scenes.multiview_scene(*mesh, views=views, res=res, albedo=(0.8, 0.6, 0.4))
 
 
 def surface_points(v, f, n=4000, seed=0) -> np.ndarray:
