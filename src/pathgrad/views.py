@@ -224,25 +224,18 @@ class ViewRenderer:
             if int(i) not in self.targets:
                 raise KeyError(f"view {i} has no target image in this renderer "
                                f"(it holds views {sorted(self.targets)})")
+        if not views:
+            return 0.0, {k: np.zeros_like(values[k], np.float32) for k in self.keys}
         leaves = self.set_values(values)
-        if self.frozen and views:
+        if self.frozen:
             out = self._frozen_gradient(leaves, values, step, views, seed, weight)
-            self.last_seconds = time.perf_counter() - t0
-            return out
-        loss = 0
-        for i in views:
-            loss = loss + self._view_loss(self.scene, view_seed(seed, step, int(i)), int(i),
-                                          self.targets[int(i)], weight)
-        grads = {}
-        if views:
-            dr.backward(loss)
-            grads = {k: flat_values(dr.grad(v)) for k, v in leaves.items()}
-            loss = float(np.asarray(loss).ravel()[0])
         else:
-            grads = {k: np.zeros_like(values[k], np.float32) for k in self.keys}
-            loss = 0.0
+            seeds = [view_seed(seed, step, int(i)) for i in views]
+            out = _numpy(*self._views_gradient(self.scene, leaves, seeds, [int(i) for i in views],
+                                               [self.targets[int(i)] for i in views], weight),
+                         self.keys)
         self.last_seconds = time.perf_counter() - t0
-        return loss, grads
+        return out
 
     # ------------------------------------------------------------- frozen steps
     def _view_loss(self, scene, seed, view: int, target, weight):
@@ -271,7 +264,9 @@ class ViewRenderer:
         ratios = tuple(sorted(getattr(integ, "_ratios", {}).items()))
         host = []
         for k, v in mi.traverse(self.scene).items():
-            if not dr.is_array_v(v) or not dr.is_jit_v(v):
+            if poses.is_transform(v):      # its variables (a write makes new ones): no host read
+                host.append((k, tuple(x.index for row in v.matrix for x in row)))
+            elif not dr.is_array_v(v) or not dr.is_jit_v(v):
                 host.append((k, repr(v)))
         buffers = [(m.id(), m.vertex_positions_buffer().index, m.faces_buffer().index)
                    for m in self.scene.shapes() if isinstance(m, mi.Mesh)]
@@ -317,16 +312,16 @@ class ViewRenderer:
 
     def _unfrozen(self, values, step, views, seed, weight):
         """The same step without the recording (fresh leaves)."""
-        self.frozen = False
-        try:
-            return self.gradient(values, step, views, seed, weight)
-        finally:
-            self.frozen = True
+        leaves = self.set_values(values)
+        seeds = [view_seed(seed, step, i) for i in views]
+        return _numpy(*self._views_gradient(self.scene, leaves, seeds, views,
+                                            [self.targets[i] for i in views], weight), self.keys)
 
     @property
     def recordings(self) -> int:
-        """How often frozen steps were recorded (0 unless ``frozen``)."""
-        return self._frozen_step.n_recordings if self.frozen else 0
+        """How often frozen steps were recorded (0 if they never were)."""
+        frozen_step = getattr(self, "_frozen_step", None)
+        return frozen_step.n_recordings if frozen_step is not None else 0
 
 
 def _numpy(loss, grads, keys) -> tuple[float, dict]:
